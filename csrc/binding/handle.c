@@ -1,0 +1,373 @@
+/*
+ * handle.c: Handle and TimerHandle, the units of work in the ready queue.
+ *
+ * A Handle is what call_soon, add_callback and fd registrations return or
+ * keep.  Its `kind` says how it is called and where its exceptions go;
+ * see internal.h.  A TimerHandle embeds the engine's iol_timer, so
+ * scheduling a timer allocates nothing but the handle itself.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+#include <structmember.h>
+
+HandleObject *
+iol_handle_new(PyTypeObject *tp, LoopObject *loop, int kind,
+               PyObject *callback, PyObject *args, PyObject *kwargs,
+               PyObject *context)
+{
+    HandleObject *h = PyObject_GC_New(HandleObject, tp);
+    if (h == NULL) {
+        return NULL;
+    }
+    Py_INCREF(loop);
+    h->loop = loop;
+    Py_INCREF(callback);
+    h->callback = callback;
+    Py_XINCREF(args);
+    h->args = args;
+    Py_XINCREF(kwargs);
+    h->kwargs = kwargs;
+    Py_XINCREF(context);
+    h->context = context;
+    h->weakreflist = NULL;
+    h->kind = kind;
+    h->cancelled = 0;
+    if (tp->tp_basicsize == (Py_ssize_t)sizeof(TimerHandleObject)) {
+        TimerHandleObject *t = (TimerHandleObject *)h;
+        t->timer.when = 0;
+        t->timer.seq = 0;
+        t->timer.index = IOL_NO_INDEX;
+        t->when = 0.0;
+    }
+    PyObject_GC_Track(h);
+    return h;
+}
+
+/* Drop what the handle would call, as asyncio does on cancel, so that a
+ * cancelled handle no longer keeps its callback's objects alive. */
+void
+iol_handle_clear_refs(HandleObject *h)
+{
+    Py_CLEAR(h->args);
+    Py_CLEAR(h->kwargs);
+    Py_CLEAR(h->context);
+    Py_CLEAR(h->callback);
+}
+
+static int
+handle_traverse(HandleObject *h, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(h));
+    Py_VISIT(h->loop);
+    Py_VISIT(h->callback);
+    Py_VISIT(h->args);
+    Py_VISIT(h->kwargs);
+    Py_VISIT(h->context);
+    return 0;
+}
+
+static int
+handle_clear(HandleObject *h)
+{
+    iol_handle_clear_refs(h);
+    Py_CLEAR(h->loop);
+    return 0;
+}
+
+static void
+handle_dealloc(HandleObject *h)
+{
+    PyTypeObject *tp = Py_TYPE(h);
+    PyObject_GC_UnTrack(h);
+    if (h->weakreflist != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)h);
+    }
+    handle_clear(h);
+    tp->tp_free((PyObject *)h);
+    Py_DECREF(tp);
+}
+
+/* Report an exception raised by a handle through the loop's Python-level
+ * reporter.  KeyboardInterrupt and SystemExit are not reported: they
+ * leave the loop, as in asyncio.  Returns -1 when one must propagate. */
+static int
+handle_report(HandleObject *h, PyObject *callback)
+{
+    if (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt) ||
+        PyErr_ExceptionMatches(PyExc_SystemExit)) {
+        return -1;
+    }
+    PyObject *exc = iol_err_fetch();
+    iol_modstate *st = iol_state_of_type(Py_TYPE(h->loop));
+    PyObject *name, *what;
+    if (h->kind == IOL_KIND_ASYNCIO) {
+        name = st->str_report_handle;
+        what = (PyObject *)h;
+    }
+    else {
+        name = st->str_report_callback;
+        what = callback;
+    }
+    PyObject *res = PyObject_CallMethodObjArgs((PyObject *)h->loop, name,
+                                               what, exc, NULL);
+    Py_DECREF(exc);
+    if (res == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt) ||
+            PyErr_ExceptionMatches(PyExc_SystemExit)) {
+            return -1;
+        }
+        /* The reporter itself failed: say so and carry on. */
+        PyErr_WriteUnraisable((PyObject *)h->loop);
+        return 0;
+    }
+    Py_DECREF(res);
+    return 0;
+}
+
+/* Run a handle once.  Returns 0 when the loop may go on (the callback's
+ * own exception, if any, was reported), -1 when an exception must leave
+ * the loop.  The caller keeps a reference to h. */
+int
+iol_handle_run(HandleObject *h, int mask)
+{
+    if (h->cancelled || h->callback == NULL) {
+        return 0;
+    }
+    /* Hold our own references: the callback may cancel its own handle,
+     * which clears these fields. */
+    PyObject *callback = Py_NewRef(h->callback);
+    PyObject *args = Py_XNewRef(h->args);
+    PyObject *kwargs = Py_XNewRef(h->kwargs);
+    PyObject *context = Py_XNewRef(h->context);
+    PyObject *res = NULL;
+    int rc = 0;
+
+    if (context != NULL && PyContext_Enter(context) < 0) {
+        goto report;
+    }
+    if (h->kind == IOL_KIND_FD) {
+        PyObject *mobj = PyLong_FromLong(mask);
+        if (mobj != NULL) {
+            PyObject *argv[2] = {PyTuple_GET_ITEM(args, 0), mobj};
+            res = PyObject_Vectorcall(callback, argv, 2, NULL);
+            Py_DECREF(mobj);
+        }
+    }
+    else if (kwargs != NULL) {
+        res = PyObject_Call(callback, args, kwargs);
+    }
+    else if (args != NULL) {
+        res = PyObject_Vectorcall(callback, &PyTuple_GET_ITEM(args, 0),
+                                  PyTuple_GET_SIZE(args), NULL);
+    }
+    else {
+        res = PyObject_CallNoArgs(callback);
+    }
+    if (context != NULL) {
+        /* Exiting only fails if the context is not the current one, which
+         * the callback cannot arrange; keep the callback's error first. */
+        PyObject *exc = iol_err_fetch();
+        if (PyContext_Exit(context) < 0) {
+            PyErr_WriteUnraisable(context);
+        }
+        iol_err_restore(exc);
+    }
+    if (res != NULL) {
+        if (h->kind == IOL_KIND_TORNADO && res != Py_None) {
+            iol_modstate *st = iol_state_of_type(Py_TYPE(h->loop));
+            PyObject *r2 = PyObject_CallMethodOneArg(
+                (PyObject *)h->loop, st->str_callback_result, res);
+            Py_DECREF(res);
+            res = r2;
+            if (res == NULL) {
+                goto report;
+            }
+        }
+        Py_DECREF(res);
+        goto done;
+    }
+report:
+    rc = handle_report(h, callback);
+done:
+    Py_DECREF(callback);
+    Py_XDECREF(args);
+    Py_XDECREF(kwargs);
+    Py_XDECREF(context);
+    return rc;
+}
+
+void
+iol_handle_cancel(HandleObject *h)
+{
+    if (h->cancelled) {
+        return;
+    }
+    h->cancelled = 1;
+    if (iol_is_timer(h) && h->loop != NULL) {
+        iol_loop_timer_cancel(h->loop, (TimerHandleObject *)h);
+    }
+    iol_handle_clear_refs(h);
+}
+
+static PyObject *
+Handle_cancel(HandleObject *h, PyObject *Py_UNUSED(ignored))
+{
+    iol_handle_cancel(h);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Handle_cancelled(HandleObject *h, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(h->cancelled);
+}
+
+static PyObject *
+Handle_get_context(HandleObject *h, PyObject *Py_UNUSED(ignored))
+{
+    if (h->context == NULL) {
+        Py_RETURN_NONE;
+    }
+    return Py_NewRef(h->context);
+}
+
+static PyObject *
+Handle_run(HandleObject *h, PyObject *Py_UNUSED(ignored))
+{
+    if (iol_handle_run(h, 0) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Handle_repr(HandleObject *h)
+{
+    /* "TimerHandle", not "ioloop_c._core.TimerHandle". */
+    const char *name = strrchr(Py_TYPE(h)->tp_name, '.');
+    name = name ? name + 1 : Py_TYPE(h)->tp_name;
+    if (h->cancelled) {
+        return PyUnicode_FromFormat("<%s cancelled>", name);
+    }
+    if (iol_is_timer(h)) {
+        TimerHandleObject *t = (TimerHandleObject *)h;
+        PyObject *when = PyFloat_FromDouble(t->when);
+        if (when == NULL) {
+            return NULL;
+        }
+        PyObject *r = PyUnicode_FromFormat("<%s when=%R %R>", name, when,
+                                           h->callback);
+        Py_DECREF(when);
+        return r;
+    }
+    return PyUnicode_FromFormat("<%s %R>", name, h->callback);
+}
+
+static PyObject *
+Handle_get_callback(HandleObject *h, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(h->callback ? h->callback : Py_None);
+}
+
+static PyObject *
+Handle_get_args(HandleObject *h, void *Py_UNUSED(closure))
+{
+    if (h->args == NULL) {
+        if (h->callback == NULL) {
+            Py_RETURN_NONE;
+        }
+        return PyTuple_New(0);
+    }
+    return Py_NewRef(h->args);
+}
+
+static PyObject *
+Handle_get_loop(HandleObject *h, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(h->loop ? (PyObject *)h->loop : Py_None);
+}
+
+static PyObject *
+Handle_get_cancelled(HandleObject *h, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(h->cancelled);
+}
+
+static PyMethodDef handle_methods[] = {
+    {"cancel", (PyCFunction)Handle_cancel, METH_NOARGS,
+     "Cancel the call; a no-op if it already ran or was cancelled."},
+    {"cancelled", (PyCFunction)Handle_cancelled, METH_NOARGS,
+     "Return True if the call was cancelled."},
+    {"get_context", (PyCFunction)Handle_get_context, METH_NOARGS,
+     "Return the contextvars.Context the callback runs in."},
+    {"_run", (PyCFunction)Handle_run, METH_NOARGS,
+     "Run the callback now (asyncio compatibility)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef handle_getset[] = {
+    {"_callback", (getter)Handle_get_callback, NULL, NULL, NULL},
+    {"_args", (getter)Handle_get_args, NULL, NULL, NULL},
+    {"_loop", (getter)Handle_get_loop, NULL, NULL, NULL},
+    {"_cancelled", (getter)Handle_get_cancelled, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef handle_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(HandleObject, weakreflist),
+     READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot handle_slots[] = {
+    {Py_tp_dealloc, handle_dealloc},
+    {Py_tp_traverse, handle_traverse},
+    {Py_tp_clear, handle_clear},
+    {Py_tp_repr, Handle_repr},
+    {Py_tp_methods, handle_methods},
+    {Py_tp_getset, handle_getset},
+    {Py_tp_members, handle_members},
+    {Py_tp_doc, "A callback scheduled on an ioloop_c loop."},
+    {0, NULL},
+};
+
+PyType_Spec iol_handle_spec = {
+    .name = "ioloop_c._core.Handle",
+    .basicsize = sizeof(HandleObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_BASETYPE | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = handle_slots,
+};
+
+static PyObject *
+TimerHandle_when(TimerHandleObject *t, PyObject *Py_UNUSED(ignored))
+{
+    return PyFloat_FromDouble(t->when);
+}
+
+static PyMethodDef timer_handle_methods[] = {
+    {"when", (PyCFunction)TimerHandle_when, METH_NOARGS,
+     "Return the time the callback is scheduled for, in loop.time() "
+     "terms."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot timer_handle_slots[] = {
+    {Py_tp_dealloc, handle_dealloc},
+    {Py_tp_traverse, handle_traverse},
+    {Py_tp_clear, handle_clear},
+    {Py_tp_methods, timer_handle_methods},
+    {Py_tp_doc, "A callback scheduled for a point in time."},
+    {0, NULL},
+};
+
+PyType_Spec iol_timer_handle_spec = {
+    .name = "ioloop_c._core.TimerHandle",
+    .basicsize = sizeof(TimerHandleObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = timer_handle_slots,
+};

@@ -1,0 +1,455 @@
+/*
+ * loop_sched.c: putting work on the loop: call_soon and friends (asyncio
+ * face), add_callback and add_timeout (Tornado face), and timers.
+ *
+ * These are the hot paths.  Each builds one handle, takes a copy of the
+ * caller's context as asyncio does, and appends to the ready queue or the
+ * heap.  The handle is complete before it is queued: allocating it may run
+ * a garbage collection, which may run arbitrary Python code, and the
+ * queue must never be seen half-updated.
+ */
+#include "internal.h"
+
+#include <math.h>
+
+/* The parsed form of (fixed..., callback, *args, context=None, **kwargs). */
+typedef struct {
+    PyObject *callback;
+    PyObject *args;    /* new reference or NULL */
+    PyObject *kwargs;  /* new reference or NULL */
+    PyObject *context; /* new reference */
+} call_spec;
+
+static void
+call_spec_clear(call_spec *c)
+{
+    Py_CLEAR(c->args);
+    Py_CLEAR(c->kwargs);
+    Py_CLEAR(c->context);
+}
+
+/* Is `cb` a coroutine or a coroutine function?  asyncio refuses both in
+ * call_soon() and friends.  A cheap structural test: functions (and bound
+ * methods of functions) whose code has CO_COROUTINE, and coroutine
+ * objects. */
+static int
+is_coroutine_like(PyObject *cb)
+{
+    if (PyCoro_CheckExact(cb)) {
+        return 1;
+    }
+    if (PyMethod_Check(cb)) {
+        cb = PyMethod_GET_FUNCTION(cb);
+    }
+    if (PyFunction_Check(cb)) {
+        PyCodeObject *code = (PyCodeObject *)PyFunction_GET_CODE(cb);
+        return (code->co_flags & CO_COROUTINE) != 0;
+    }
+    return 0;
+}
+
+/* Parse the callback and what follows it.  `skip` positional arguments
+ * come before the callback.  asyncio methods take only `context=`;
+ * Tornado methods bind any other keyword arguments too. */
+static int
+parse_call(const char *method, PyObject *const *args, Py_ssize_t nargs,
+           PyObject *kwnames, Py_ssize_t skip, int tornado, call_spec *c)
+{
+    c->args = c->kwargs = c->context = NULL;
+    if (nargs <= skip) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s() missing required positional argument%s", method,
+                     skip ? "s" : "");
+        return -1;
+    }
+    c->callback = args[skip];
+    if (!tornado && is_coroutine_like(c->callback)) {
+        PyErr_Format(PyExc_TypeError, "coroutines cannot be used with %s()",
+                     method);
+        return -1;
+    }
+    if (!PyCallable_Check(c->callback)) {
+        PyErr_Format(PyExc_TypeError,
+                     "a callable object was expected by %s(), got %R",
+                     method, c->callback);
+        return -1;
+    }
+    Py_ssize_t n = nargs - skip - 1;
+    if (n > 0) {
+        c->args = PyTuple_New(n);
+        if (c->args == NULL) {
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *a = args[skip + 1 + i];
+            Py_INCREF(a);
+            PyTuple_SET_ITEM(c->args, i, a);
+        }
+    }
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, i);
+        PyObject *val = args[nargs + i];
+        if (PyUnicode_CompareWithASCIIString(key, "context") == 0) {
+            if (val != Py_None) {
+                Py_INCREF(val);
+                Py_XSETREF(c->context, val);
+            }
+            continue;
+        }
+        if (!tornado) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() got an unexpected keyword argument %R",
+                         method, key);
+            goto fail;
+        }
+        if (c->kwargs == NULL && (c->kwargs = PyDict_New()) == NULL) {
+            goto fail;
+        }
+        if (PyDict_SetItem(c->kwargs, key, val) < 0) {
+            goto fail;
+        }
+    }
+    /* A Tornado call with keywords needs an args tuple for PyObject_Call. */
+    if (c->kwargs != NULL && c->args == NULL) {
+        if ((c->args = PyTuple_New(0)) == NULL) {
+            goto fail;
+        }
+    }
+    if (c->context == NULL && (c->context = PyContext_CopyCurrent()) == NULL) {
+        goto fail;
+    }
+    return 0;
+fail:
+    call_spec_clear(c);
+    return -1;
+}
+
+static PyObject *
+schedule_soon(LoopObject *self, int kind, const call_spec *c, int wake)
+{
+    iol_modstate *st = iol_state_of_type(Py_TYPE(self));
+    HandleObject *h = iol_handle_new(st->HandleType, self, kind, c->callback,
+                                     c->args, c->kwargs, c->context);
+    if (h == NULL) {
+        return NULL;
+    }
+    if (iol_ready_push(&self->ready, h, 0) < 0) {
+        Py_DECREF(h);
+        return NULL;
+    }
+    if (wake && self->polling && !self->wake_pending) {
+        self->wake_pending = 1;
+        iol_waker_signal(&self->waker);
+    }
+    return (PyObject *)h;
+}
+
+/* Read a time in seconds: any real number; NaN is refused (asyncio
+ * accepts it and corrupts its heap). */
+static int
+read_seconds(PyObject *obj, const char *what, double *out)
+{
+    if (obj == Py_None) {
+        PyErr_Format(PyExc_TypeError, "%s must not be None", what);
+        return -1;
+    }
+    double v = PyFloat_AsDouble(obj);
+    if (v == -1.0 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (isnan(v)) {
+        PyErr_Format(PyExc_ValueError, "%s must not be NaN", what);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Put a timer in the heap for monotonic `when_ns`; `when` is what
+ * TimerHandle.when() reports.  The heap owns one reference. */
+static PyObject *
+schedule_timer(LoopObject *self, int kind, const call_spec *c,
+               int64_t when_ns, double when)
+{
+    iol_modstate *st = iol_state_of_type(Py_TYPE(self));
+    HandleObject *h = iol_handle_new(st->TimerHandleType, self, kind,
+                                     c->callback, c->args, c->kwargs,
+                                     c->context);
+    if (h == NULL) {
+        return NULL;
+    }
+    /* Reserve after allocating: the allocation may have run a garbage
+     * collection, and with it Python code that closed the loop. */
+    if (iol_loop_check_open(self) < 0) {
+        Py_DECREF(h);
+        return NULL;
+    }
+    if (iol_heap_reserve(&self->timers) < 0) {
+        Py_DECREF(h);
+        return PyErr_NoMemory();
+    }
+    TimerHandleObject *t = (TimerHandleObject *)h;
+    t->timer.when = when_ns;
+    t->when = when;
+    iol_heap_push(&self->timers, &t->timer);
+    Py_INCREF(h);
+    self->stats.timers_scheduled++;
+    if (self->polling && !self->wake_pending) {
+        /* A timer added from another thread may be earlier than the
+         * sleeping wait's timeout. */
+        self->wake_pending = 1;
+        iol_waker_signal(&self->waker);
+    }
+    return (PyObject *)h;
+}
+
+/* The monotonic deadline for `when`, in time.time() terms if `wall`, else
+ * in monotonic terms. */
+static int64_t
+deadline_at(double when, int wall)
+{
+    if (!wall) {
+        return iol_seconds_to_ns(when);
+    }
+    double delay = when - (double)iol_clock_wall_ns() / 1e9;
+    return iol_clock_mono_ns() + iol_seconds_to_ns(delay);
+}
+
+static double
+loop_now_seconds(LoopObject *self)
+{
+    int64_t ns = self->wall_clock ? iol_clock_wall_ns() : iol_clock_mono_ns();
+    return (double)ns / 1e9;
+}
+
+static PyObject *
+call_later_impl(LoopObject *self, const char *method, int kind,
+                PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    call_spec c;
+    double delay;
+    if (iol_loop_check_open(self) < 0) {
+        return NULL;
+    }
+    if (nargs < 1) {
+        PyErr_Format(PyExc_TypeError, "%s() missing argument 'delay'",
+                     method);
+        return NULL;
+    }
+    if (read_seconds(args[0], "delay", &delay) < 0 ||
+        parse_call(method, args, nargs, kwnames, 1,
+                   kind != IOL_KIND_ASYNCIO, &c) < 0) {
+        return NULL;
+    }
+    int64_t when_ns = iol_clock_mono_ns() + iol_seconds_to_ns(delay);
+    PyObject *h = schedule_timer(self, kind, &c, when_ns,
+                                 loop_now_seconds(self) + delay);
+    call_spec_clear(&c);
+    return h;
+}
+
+static PyObject *
+call_at_impl(LoopObject *self, const char *method, int kind, int wall,
+             PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    call_spec c;
+    double when;
+    if (iol_loop_check_open(self) < 0) {
+        return NULL;
+    }
+    if (nargs < 1) {
+        PyErr_Format(PyExc_TypeError, "%s() missing argument 'when'",
+                     method);
+        return NULL;
+    }
+    if (read_seconds(args[0], "when", &when) < 0 ||
+        parse_call(method, args, nargs, kwnames, 1,
+                   kind != IOL_KIND_ASYNCIO, &c) < 0) {
+        return NULL;
+    }
+    PyObject *h = schedule_timer(self, kind, &c, deadline_at(when, wall),
+                                 when);
+    call_spec_clear(&c);
+    return h;
+}
+
+PyObject *
+Loop_call_soon(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
+               PyObject *kwnames)
+{
+    call_spec c;
+    if (iol_loop_check_open(self) < 0 ||
+        parse_call("call_soon", args, nargs, kwnames, 0, 0, &c) < 0) {
+        return NULL;
+    }
+    PyObject *h = schedule_soon(self, IOL_KIND_ASYNCIO, &c, 0);
+    call_spec_clear(&c);
+    return h;
+}
+
+PyObject *
+Loop_call_soon_threadsafe(LoopObject *self, PyObject *const *args,
+                          Py_ssize_t nargs, PyObject *kwnames)
+{
+    call_spec c;
+    if (iol_loop_check_open(self) < 0 ||
+        parse_call("call_soon_threadsafe", args, nargs, kwnames, 0, 0,
+                   &c) < 0) {
+        return NULL;
+    }
+    PyObject *h = schedule_soon(self, IOL_KIND_ASYNCIO, &c, 1);
+    call_spec_clear(&c);
+    return h;
+}
+
+PyObject *
+Loop_call_later(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
+                PyObject *kwnames)
+{
+    return call_later_impl(self, "call_later", IOL_KIND_ASYNCIO, args, nargs,
+                           kwnames);
+}
+
+PyObject *
+Loop_call_at(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
+             PyObject *kwnames)
+{
+    return call_at_impl(self, "call_at", IOL_KIND_ASYNCIO, self->wall_clock,
+                        args, nargs, kwnames);
+}
+
+PyObject *
+Loop_tornado_call_later(LoopObject *self, PyObject *const *args,
+                        Py_ssize_t nargs, PyObject *kwnames)
+{
+    return call_later_impl(self, "call_later", IOL_KIND_TORNADO, args, nargs,
+                           kwnames);
+}
+
+PyObject *
+Loop_tornado_call_at(LoopObject *self, PyObject *const *args,
+                     Py_ssize_t nargs, PyObject *kwnames)
+{
+    return call_at_impl(self, "call_at", IOL_KIND_TORNADO, self->wall_clock,
+                        args, nargs, kwnames);
+}
+
+/* Tornado's call_at with a time.time() deadline, whatever this loop's own
+ * clock: what ioloop_c.tornado's shim calls on an asyncio-face loop. */
+PyObject *
+Loop_tornado_call_at_wall(LoopObject *self, PyObject *const *args,
+                          Py_ssize_t nargs, PyObject *kwnames)
+{
+    return call_at_impl(self, "call_at", IOL_KIND_TORNADO, 1, args, nargs,
+                        kwnames);
+}
+
+/* Tornado's add_callback: safe from any thread and from signal handlers;
+ * after close() the callback is dropped silently, as Tornado does. */
+PyObject *
+Loop_add_callback(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
+                  PyObject *kwnames)
+{
+    call_spec c;
+    if (parse_call("add_callback", args, nargs, kwnames, 0, 1, &c) < 0) {
+        return NULL;
+    }
+    PyObject *h = NULL;
+    if (self->initialized && !self->closed) {
+        h = schedule_soon(self, IOL_KIND_TORNADO, &c, 1);
+    }
+    call_spec_clear(&c);
+    if (h == NULL) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    /* Tornado's add_callback returns None; don't make callers pay for a
+     * handle they never see. */
+    Py_DECREF(h);
+    Py_RETURN_NONE;
+}
+
+/* add_timeout(deadline, ...): a real number is absolute, in time.time()
+ * terms if `wall`, else monotonic; anything with total_seconds()
+ * (datetime.timedelta) is relative. */
+static PyObject *
+add_timeout_impl(LoopObject *self, int wall, PyObject *const *args,
+                 Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (nargs < 1) {
+        PyErr_SetString(PyExc_TypeError,
+                        "add_timeout() missing argument 'deadline'");
+        return NULL;
+    }
+    PyObject *deadline = args[0];
+    if (PyFloat_Check(deadline) || PyLong_Check(deadline)) {
+        return call_at_impl(self, "add_timeout", IOL_KIND_TORNADO, wall, args,
+                            nargs, kwnames);
+    }
+    iol_modstate *st = iol_state_of_type(Py_TYPE(self));
+    PyObject *meth = PyObject_GetAttr(deadline, st->str_total_seconds);
+    if (meth == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "Unsupported deadline %R",
+                         deadline);
+        }
+        return NULL;
+    }
+    PyObject *secs = PyObject_CallNoArgs(meth);
+    Py_DECREF(meth);
+    if (secs == NULL) {
+        return NULL;
+    }
+    /* Re-dispatch as call_later(secs, ...) with the same trailing args. */
+    Py_ssize_t total = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
+    PyObject **argv = PyMem_Malloc(total * sizeof(PyObject *));
+    if (argv == NULL) {
+        Py_DECREF(secs);
+        return PyErr_NoMemory();
+    }
+    argv[0] = secs;
+    for (Py_ssize_t i = 1; i < total; i++) {
+        argv[i] = args[i];
+    }
+    PyObject *h = call_later_impl(self, "add_timeout", IOL_KIND_TORNADO,
+                                  argv, nargs, kwnames);
+    PyMem_Free(argv);
+    Py_DECREF(secs);
+    return h;
+}
+
+PyObject *
+Loop_add_timeout(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
+                 PyObject *kwnames)
+{
+    return add_timeout_impl(self, self->wall_clock, args, nargs, kwnames);
+}
+
+PyObject *
+Loop_add_timeout_wall(LoopObject *self, PyObject *const *args,
+                      Py_ssize_t nargs, PyObject *kwnames)
+{
+    return add_timeout_impl(self, 1, args, nargs, kwnames);
+}
+
+PyObject *
+Loop_remove_timeout(LoopObject *self, PyObject *handle)
+{
+    iol_modstate *st = iol_state_of_type(Py_TYPE(self));
+    if (PyObject_TypeCheck(handle, st->HandleType)) {
+        iol_handle_cancel((HandleObject *)handle);
+        Py_RETURN_NONE;
+    }
+    if (handle == Py_None) {
+        PyErr_SetString(PyExc_TypeError,
+                        "remove_timeout() expects a handle from add_timeout(),"
+                        " got None");
+        return NULL;
+    }
+    /* Some other cancellable object (e.g. an asyncio TimerHandle). */
+    return PyObject_CallMethod(handle, "cancel", NULL);
+}

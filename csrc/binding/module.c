@@ -1,0 +1,155 @@
+/*
+ * module.c: the `ioloop_c._core` module (multi-phase init, PEP 489).
+ *
+ * Types are heap types made from specs; they and the interned strings the
+ * hot paths need live in the module state.
+ */
+#include "internal.h"
+
+static struct PyModuleDef iol_module_def;
+
+iol_modstate *
+iol_state_of_type(PyTypeObject *tp)
+{
+    /* Works for subclasses (ioloop_c.IOLoop) too: the lookup walks the
+     * MRO to the type this module defined. */
+    PyObject *mod = PyType_GetModuleByDef(tp, &iol_module_def);
+    return (iol_modstate *)PyModule_GetState(mod);
+}
+
+static PyObject *
+available_backends(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    PyObject *list = PyList_New(0);
+    if (list == NULL) {
+        return NULL;
+    }
+    for (int i = 0; iol_backends[i] != NULL; i++) {
+        /* A backend is available only if this kernel lets us create it. */
+        void *st = iol_backends[i]->create();
+        if (st == NULL) {
+            continue;
+        }
+        iol_backends[i]->destroy(st);
+        PyObject *name = PyUnicode_FromString(iol_backends[i]->name);
+        if (name == NULL || PyList_Append(list, name) < 0) {
+            Py_XDECREF(name);
+            Py_DECREF(list);
+            return NULL;
+        }
+        Py_DECREF(name);
+    }
+    return list;
+}
+
+static PyObject *
+module_monotonic(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyFloat_FromDouble((double)iol_clock_mono_ns() / 1e9);
+}
+
+static int
+module_exec(PyObject *mod)
+{
+    iol_modstate *st = PyModule_GetState(mod);
+    st->LoopType = (PyTypeObject *)PyType_FromModuleAndSpec(
+        mod, &iol_loop_spec, NULL);
+    if (st->LoopType == NULL) {
+        return -1;
+    }
+    st->HandleType = (PyTypeObject *)PyType_FromModuleAndSpec(
+        mod, &iol_handle_spec, NULL);
+    if (st->HandleType == NULL) {
+        return -1;
+    }
+    st->TimerHandleType = (PyTypeObject *)PyType_FromModuleAndSpec(
+        mod, &iol_timer_handle_spec, (PyObject *)st->HandleType);
+    if (st->TimerHandleType == NULL) {
+        return -1;
+    }
+    if (PyModule_AddType(mod, st->LoopType) < 0 ||
+        PyModule_AddType(mod, st->HandleType) < 0 ||
+        PyModule_AddType(mod, st->TimerHandleType) < 0) {
+        return -1;
+    }
+#define INTERN(field, text)                                                  \
+    if ((st->field = PyUnicode_InternFromString(text)) == NULL) {           \
+        return -1;                                                           \
+    }
+    INTERN(str_report_handle, "_report_handle_exception");
+    INTERN(str_report_callback, "_report_callback_exception");
+    INTERN(str_callback_result, "_handle_callback_result");
+    INTERN(str_total_seconds, "total_seconds");
+    INTERN(str_report_slow, "_report_slow_callback");
+    INTERN(str_close, "close");
+#undef INTERN
+    if (PyModule_AddIntConstant(mod, "READ", IOL_READ) < 0 ||
+        PyModule_AddIntConstant(mod, "WRITE", IOL_WRITE) < 0 ||
+        PyModule_AddIntConstant(mod, "ERROR", IOL_ERROR) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static int
+module_traverse(PyObject *mod, visitproc visit, void *arg)
+{
+    iol_modstate *st = PyModule_GetState(mod);
+    Py_VISIT(st->LoopType);
+    Py_VISIT(st->HandleType);
+    Py_VISIT(st->TimerHandleType);
+    return 0;
+}
+
+static int
+module_clear(PyObject *mod)
+{
+    iol_modstate *st = PyModule_GetState(mod);
+    Py_CLEAR(st->LoopType);
+    Py_CLEAR(st->HandleType);
+    Py_CLEAR(st->TimerHandleType);
+    Py_CLEAR(st->str_report_handle);
+    Py_CLEAR(st->str_report_callback);
+    Py_CLEAR(st->str_callback_result);
+    Py_CLEAR(st->str_total_seconds);
+    Py_CLEAR(st->str_report_slow);
+    Py_CLEAR(st->str_close);
+    return 0;
+}
+
+static void
+module_free(void *mod)
+{
+    module_clear((PyObject *)mod);
+}
+
+static PyMethodDef module_methods[] = {
+    {"available_backends", available_backends, METH_NOARGS,
+     "Names of the backends usable on this host, best first."},
+    {"monotonic", module_monotonic, METH_NOARGS,
+     "The engine's monotonic clock, in seconds."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef iol_module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "ioloop_c._core",
+    .m_doc = "The native core of ioloop_c.",
+    .m_size = sizeof(iol_modstate),
+    .m_methods = module_methods,
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyMODINIT_FUNC
+PyInit__core(void)
+{
+    return PyModuleDef_Init(&iol_module_def);
+}

@@ -1,0 +1,195 @@
+"""The asyncio face: :class:`Loop`, an asyncio event loop on the native core.
+
+The scheduling core (ready queue, timers, fd watching, the tick, the
+waker, ``time()``) is native and comes from :class:`ioloop_c._core.Loop`.
+asyncio's own pure-Python transports, servers, SSL, subprocess and
+``sock_*`` code are inherited from ``asyncio.SelectorEventLoop`` and reach
+the core only through the private methods listed in :mod:`ioloop_c._compat`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import logging
+import sys
+import threading
+from asyncio import events
+from typing import Any, Callable, Optional
+
+from . import _core
+from ._compat import NullSelector, SelectorLoopBase
+
+__all__ = ["Loop"]
+
+logger = logging.getLogger("ioloop_c")
+
+
+class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
+    """An asyncio event loop whose scheduling core is native.
+
+    ``time()`` is the monotonic clock, as in asyncio.  The loop also offers
+    Tornado's IOLoop methods that do not clash with asyncio's
+    (``add_handler``, ``add_callback``, ``add_timeout``...); see
+    :class:`ioloop_c.IOLoop` for Tornado's wall-clock flavour.
+    """
+
+    _wall_clock = False
+    #: Logger for exceptions from Tornado-style callbacks and handlers.
+    _callback_logger = logger
+
+    def __init__(self, backend: Optional[str] = None) -> None:
+        _core.Loop.__init__(self, backend, wall_clock=self._wall_clock)
+        try:
+            SelectorLoopBase.__init__(self, NullSelector())
+        except BaseException:
+            _core.Loop._close(self)
+            raise
+
+    # -- running -------------------------------------------------------
+    def run_forever(self) -> None:
+        """Run ticks until :meth:`stop` is called."""
+        self._check_closed()
+        self._check_running()
+        self._set_coroutine_origin_tracking(self._debug)
+        old_agen_hooks = sys.get_asyncgen_hooks()
+        try:
+            self._thread_id = threading.get_ident()
+            sys.set_asyncgen_hooks(
+                firstiter=self._asyncgen_firstiter_hook,
+                finalizer=self._asyncgen_finalizer_hook,
+            )
+            events._set_running_loop(self)
+            self._run()
+        finally:
+            self._stopping = False
+            self._thread_id = None
+            events._set_running_loop(None)
+            self._set_coroutine_origin_tracking(False)
+            sys.set_asyncgen_hooks(*old_agen_hooks)
+
+    def _run_once(self) -> None:
+        _core.Loop._run_once(self)
+
+    def _add_callback(self, handle: "asyncio.Handle") -> None:
+        # asyncio's signal delivery queues a ready-made asyncio Handle.
+        if not handle._cancelled:
+            self.call_soon(handle._run)
+
+    def close(self) -> None:
+        """Close the loop: drop pending work, release the native resources."""
+        self._close_with(False)
+
+    def _close_with(self, all_fds: bool) -> None:
+        # all_fds (Tornado's close(all_fds=True)) also closes the fds and
+        # file objects registered with add_handler.
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self.is_closed():
+            return
+        # asyncio's own close: signal handlers, the self-pipe, the default
+        # executor.  Its `_closed` flag is the core's.
+        SelectorLoopBase.close(self)
+        _core.Loop._close(self, all_fds)
+
+    # asyncio's base class keeps a `_closed` flag of its own; this one
+    # follows the core's, which is the only one.
+    @property
+    def _closed(self) -> bool:  # type: ignore[override]
+        return _core.Loop.is_closed(self)
+
+    @_closed.setter
+    def _closed(self, value: bool) -> None:
+        pass
+
+    def _check_closed(self) -> None:
+        if self.is_closed():
+            raise RuntimeError("Event loop is closed")
+
+    # -- reporting -----------------------------------------------------
+    def _report_handle_exception(self, handle: Any, exc: BaseException) -> None:
+        self.call_exception_handler(
+            {
+                "message": f"Exception in callback {handle!r}",
+                "exception": exc,
+                "handle": handle,
+            }
+        )
+
+    def _report_callback_exception(self, callback: Any, exc: BaseException) -> None:
+        self._callback_logger.error(
+            "Exception in callback %r", callback, exc_info=exc
+        )
+
+    def handle_callback_exception(self, callback: Any) -> None:
+        """Log the exception being handled (Tornado's reporting hook)."""
+        self._callback_logger.error(
+            "Exception in callback %r", callback, exc_info=True
+        )
+
+    def _handle_callback_result(self, result: Any) -> None:
+        # A Tornado-style callback that returns an awaitable has it run to
+        # completion, and its exception logged, as Tornado does.
+        fut = _to_future(result, self)
+        if fut is not None:
+            fut.add_done_callback(self._discard_future_result)
+
+    def _discard_future_result(self, future: "asyncio.Future[Any]") -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            self._report_callback_exception(future, exc)
+
+    # -- seeing inside ------------------------------------------------
+    _slow_report: Optional[Callable[[Any, float], Any]] = None
+
+    def set_slow_callback_threshold(
+        self,
+        seconds: Optional[float],
+        report: Optional[Callable[[Any, float], Any]] = None,
+    ) -> None:
+        """Report every callback or handler that holds the loop for at least
+        ``seconds``.  By default a warning is logged on logger ``ioloop_c``;
+        ``report(handle, duration)`` replaces that.  ``None`` turns it off.
+        Cheap enough for production: the loop times callbacks anyway."""
+        self._slow_report = report
+        self._set_slow_threshold(seconds)
+
+    def _report_slow_callback(self, handle: Any, duration: float) -> None:
+        if self._slow_report is not None:
+            self._slow_report(handle, duration)
+        else:
+            logger.warning(
+                "slow callback: %r held the loop for %.3f s", handle, duration
+            )
+
+    # -- Tornado conveniences usable on any ioloop_c loop ---------------
+    def add_future(
+        self, future: Any, callback: Callable[[Any], Any]
+    ) -> None:
+        """Call ``callback(future)`` on the loop once ``future`` is done."""
+        if isinstance(future, concurrent.futures.Future):
+            future.add_done_callback(lambda f: self.add_callback(callback, f))
+        else:
+            fut = asyncio.ensure_future(future, loop=self)
+            fut.add_done_callback(lambda f: self.add_callback(callback, f))
+
+
+def _to_future(result: Any, loop: Loop) -> "Optional[asyncio.Future[Any]]":
+    """An asyncio future for an awaitable result, or None if it is not one."""
+    if isinstance(result, asyncio.Future):
+        return result
+    if isinstance(result, concurrent.futures.Future):
+        return asyncio.wrap_future(result, loop=loop)
+    if inspect.isawaitable(result):
+        return asyncio.ensure_future(result, loop=loop)
+    gen = sys.modules.get("tornado.gen")
+    if gen is not None:
+        try:
+            return gen.convert_yielded(result)  # lists/dicts of futures
+        except gen.BadYieldError:
+            return None
+    return None
+

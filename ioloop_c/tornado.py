@@ -1,0 +1,140 @@
+"""Plug ioloop_c into real Tornado 6.
+
+One line switches an application::
+
+    from tornado.ioloop import IOLoop
+    IOLoop.configure("ioloop_c.tornado.IOLoop")
+
+or, for the whole process (``IOLoop.current()``, ``AsyncTestCase``,
+``asyncio.new_event_loop()`` all give ours)::
+
+    import ioloop_c
+    ioloop_c.install()
+
+Tornado 6 accepts only subclasses of its ``BaseAsyncIOLoop`` in
+``IOLoop.configure``, so :class:`IOLoop` subclasses ``AsyncIOLoop`` and runs
+on a native :class:`ioloop_c.Loop` as its ``asyncio_loop``.  The methods
+Tornado calls on every request (``add_handler`` and friends, ``call_at``,
+``add_timeout``, ``remove_timeout``, ``add_callback``) are bound straight
+to the native loop's C methods, so none of them runs a line of Python:
+no ``functools.partial``, no readers/writers sets, no ``_handle_events``,
+no wall-clock conversion in Python.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from typing import Any, Optional
+
+from tornado import ioloop as _tioloop
+from tornado.platform import asyncio as _tasyncio
+
+from ._loop import Loop
+
+__all__ = ["IOLoop", "MainLoop", "TornadoLoop"]
+
+app_log = logging.getLogger("tornado.application")
+
+
+class TornadoLoop(Loop):
+    """The native loop under a Tornado IOLoop.
+
+    Exceptions from Tornado-style callbacks and fd handlers go to the
+    Tornado IOLoop's ``handle_callback_exception`` (which logs to
+    ``tornado.application``), so applications that override it keep their
+    reporting.
+    """
+
+    _callback_logger = app_log
+    _tornado_ref: "Optional[weakref.ReferenceType[Any]]" = None
+
+    def _report_callback_exception(self, callback: Any, exc: BaseException) -> None:
+        tornado_loop = self._tornado_ref() if self._tornado_ref else None
+        if tornado_loop is None:
+            super()._report_callback_exception(callback, exc)
+            return
+        try:
+            raise exc
+        except BaseException:
+            tornado_loop.handle_callback_exception(callback)
+
+
+#: The methods bound straight to the native loop.  Tornado's base class
+#: defines each in Python; an instance attribute shadows it at no cost.
+_NATIVE = {
+    "add_handler": "add_handler",
+    "update_handler": "update_handler",
+    "remove_handler": "remove_handler",
+    "add_callback": "add_callback",
+    "spawn_callback": "add_callback",
+    "call_at": "_tornado_call_at_wall",
+    "call_later": "_tornado_call_later",
+    "add_timeout": "_add_timeout_wall",
+    "remove_timeout": "remove_timeout",
+}
+
+
+class _NativeMixin:
+    """What :class:`IOLoop` and :class:`MainLoop` share."""
+
+    asyncio_loop: Any
+
+    def _bind_native(self) -> None:
+        native = self.asyncio_loop
+        if not isinstance(native, Loop):
+            # An AsyncIOMainLoop over some other asyncio loop: stay stock.
+            self._native = None
+            return
+        self._native = native
+        if isinstance(native, TornadoLoop):
+            native._tornado_ref = weakref.ref(self)
+        for name, native_name in _NATIVE.items():
+            setattr(self, name, getattr(native, native_name))
+
+    def close(self, all_fds: bool = False) -> None:
+        native = self._native
+        if native is None:
+            return super().close(all_fds=all_fds)  # type: ignore[misc]
+        if getattr(self, "is_current", False):
+            self._clear_current()  # type: ignore[attr-defined]
+        self.closing = True
+        _tioloop.IOLoop._ioloop_for_asyncio.pop(native, None)
+        native._close_with(all_fds)
+
+
+class IOLoop(_NativeMixin, _tasyncio.AsyncIOLoop):
+    """A Tornado IOLoop on a native ioloop_c loop.
+
+    Use ``IOLoop.configure("ioloop_c.tornado.IOLoop")``; then every new
+    Tornado IOLoop (and ``IOLoop.current()`` where it creates one) is ours.
+    """
+
+    def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
+        created = None
+        if "asyncio_loop" not in kwargs:
+            kwargs["asyncio_loop"] = created = TornadoLoop()
+        try:
+            super().initialize(**kwargs)
+        except Exception:
+            if created is not None:
+                created.close()
+            raise
+        self._bind_native()
+
+
+class MainLoop(_NativeMixin, _tasyncio.AsyncIOMainLoop):
+    """Tornado's wrapper for an already running asyncio loop, with the
+    native fast paths when that loop is an ioloop_c loop."""
+
+    def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
+        super().initialize(**kwargs)
+        self._bind_native()
+
+
+def install() -> None:
+    """Make Tornado use ioloop_c everywhere in this process: new IOLoops
+    are :class:`IOLoop`, and the IOLoop Tornado creates around a running
+    asyncio loop is :class:`MainLoop`."""
+    _tioloop.IOLoop.configure(IOLoop)
+    _tasyncio.AsyncIOMainLoop = MainLoop  # type: ignore[misc]
