@@ -212,17 +212,26 @@ class PeriodicCallback:
         """True between :meth:`start` and :meth:`stop`."""
         return self._running
 
-    async def _run(self) -> None:
+    def _run(self) -> None:
         if not self._running:
             return
         try:
             result = self.callback()
-            if result is not None and hasattr(result, "__await__"):
-                await result
         except Exception:
             logger.error("Exception in callback %r", self.callback, exc_info=True)
-        finally:
+            result = None
+        fut = _to_future(result, self.io_loop) if result is not None else None
+        if fut is None:
             self._schedule_next()
+        else:
+            # The next call is scheduled once this one's awaitable is done.
+            fut.add_done_callback(self._on_done)
+
+    def _on_done(self, fut: "asyncio.Future[Any]") -> None:
+        if not fut.cancelled() and fut.exception() is not None:
+            logger.error("Exception in callback %r", self.callback,
+                         exc_info=fut.exception())
+        self._schedule_next()
 
     def _schedule_next(self) -> None:
         if self._running and self.io_loop is not None:

@@ -99,6 +99,7 @@ struct LoopObject {
     int closed;
     int initialized;
     int wall_clock; /* time() and call_at() in time.time() terms */
+    int64_t wall_offset; /* wall minus monotonic ns, for wall deadlines */
     volatile int polling;     /* in the kernel, the GIL released */
     volatile int wake_pending;
     unsigned long thread_id;

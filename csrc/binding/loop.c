@@ -159,6 +159,9 @@ Loop_init(LoopObject *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_RuntimeError, "loop already initialized");
         return -1;
     }
+    /* Until initialization succeeds the loop counts as closed, so that a
+     * failed __init__ leaves an object that asyncio's __del__ ignores. */
+    self->closed = 1;
     if (name == NULL) {
         name = getenv("IOLOOP_C_BACKEND");
         if (name != NULL && name[0] == '\0') {
@@ -192,9 +195,11 @@ Loop_init(LoopObject *self, PyObject *args, PyObject *kwds)
         goto fail;
     }
     self->wall_clock = wall_clock;
+    self->wall_offset = iol_clock_wall_ns() - iol_clock_mono_ns();
     self->now = iol_clock_mono_ns();
     self->pid = getpid();
     self->initialized = 1;
+    self->closed = 0;
     return 0;
 fail:
     loop_release_engine(self);
@@ -212,6 +217,7 @@ Loop_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
     self->waker.rfd = -1;
     self->waker.wfd = -1;
     self->slow_ns = -1;
+    self->closed = 1; /* until __init__ succeeds */
     iol_heap_init(&self->timers);
     return (PyObject *)self;
 }

@@ -205,15 +205,23 @@ schedule_timer(LoopObject *self, int kind, const call_spec *c,
 }
 
 /* The monotonic deadline for `when`, in time.time() terms if `wall`, else
- * in monotonic terms. */
+ * in monotonic terms.  Wall-clock deadlines are converted with an offset
+ * between the two clocks that is kept while it stays within a millisecond
+ * of the truth: equal wall deadlines must map to equal monotonic ones, or
+ * timers added at the same `when` would fire out of the order added.  A
+ * real clock step moves the offset. */
 static int64_t
-deadline_at(double when, int wall)
+deadline_at(LoopObject *self, double when, int wall)
 {
     if (!wall) {
         return iol_seconds_to_ns(when);
     }
-    double delay = when - (double)iol_clock_wall_ns() / 1e9;
-    return iol_clock_mono_ns() + iol_seconds_to_ns(delay);
+    int64_t offset = iol_clock_wall_ns() - iol_clock_mono_ns();
+    int64_t drift = offset - self->wall_offset;
+    if (drift > 1000000 || drift < -1000000) {
+        self->wall_offset = offset;
+    }
+    return iol_seconds_to_ns(when) - self->wall_offset;
 }
 
 static double
@@ -268,7 +276,7 @@ call_at_impl(LoopObject *self, const char *method, int kind, int wall,
                    kind != IOL_KIND_ASYNCIO, &c) < 0) {
         return NULL;
     }
-    PyObject *h = schedule_timer(self, kind, &c, deadline_at(when, wall),
+    PyObject *h = schedule_timer(self, kind, &c, deadline_at(self, when, wall),
                                  when);
     call_spec_clear(&c);
     return h;
