@@ -292,7 +292,9 @@ loop_timeout(LoopObject *self, int64_t now)
 static int
 loop_wait(LoopObject *self)
 {
-    int64_t t0 = iol_clock_mono_ns();
+    /* The previous tick ended a moment ago: its last clock reading stands
+     * for "now" here, which saves a reading on every tick. */
+    int64_t t0 = self->now;
     int n = self->backend->wait(self->bstate, 0, self->events,
                                 self->maxevents);
     int err = errno;
@@ -435,6 +437,7 @@ loop_tick(LoopObject *self)
         Py_DECREF(it.handle);
     }
     self->stats.run_ns += t_prev - t_start;
+    self->now = t_prev;
     return rc;
 }
 
@@ -466,6 +469,7 @@ Loop_run(LoopObject *self, PyObject *Py_UNUSED(ignored))
     }
     self->running = 1;
     self->thread_id = PyThread_get_thread_ident();
+    self->now = iol_clock_mono_ns();
     int rc = 0;
     /* stop() called before start() or by a callback ends the loop after
      * the tick in progress; before start(), that tick waits for nothing. */
@@ -489,6 +493,7 @@ Loop_run_once(LoopObject *self, PyObject *Py_UNUSED(ignored))
     }
     self->running = 1;
     self->thread_id = PyThread_get_thread_ident();
+    self->now = iol_clock_mono_ns();
     int rc = loop_tick(self);
     self->running = 0;
     self->thread_id = 0;
