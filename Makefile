@@ -1,5 +1,5 @@
 # ioloop_c: every target does its own set-up on a fresh machine.
-#   make demo    - build from source into .venv, then serve the demo app
+#   make demo    - build from source into .venv, then serve the Tornado demo app
 #   make test    - build from source into .venv, then run the C and Python tests
 #   make asan    - the same suite against an ASan+UBSan build (.venv-asan)
 #   make bench   - the benchmark suite (installs wrk through apt-get when root)
@@ -14,7 +14,8 @@ BUILD_DEPS := scikit-build cmake ninja "setuptools>=64" wheel
 CMAKE_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv install test ctest pytest demo asan valgrind bench bench-quick lint wrk clean
+.PHONY: venv install test ctest pytest demo asan valgrind bench bench-quick lint wrk clean \
+	tornado-suite
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +45,7 @@ test: install ctest pytest
 
 demo: install
 	$(VPY) -m pip install -q tornado
-	$(VPY) examples/demo.py
+	$(VPY) examples/app.py
 
 $(APY):
 	$(PYTHON) -m venv $(ASAN_VENV)
@@ -65,6 +66,16 @@ asan: $(APY)
 	    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    PYTHONMALLOC=malloc ../$(ASAN_VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# Tornado's own test suite on ioloop_c through each way in, and on the
+# stock loop as the anchor.  Fails if any way in fails a test.
+tornado-suite: install
+	@status=0; for way in stock configure install policy; do \
+	    ( cd /tmp && $(CURDIR)/$(VPY) $(CURDIR)/tests/tornado_suite/run.py $$way ) \
+	        > build/tornado-suite-$$way.log 2>&1 || status=1; \
+	    printf '%-10s %s / %s\n' $$way "$$(grep -E '^Ran ' build/tornado-suite-$$way.log)" \
+	        "$$(grep -E '^(OK|FAILED)' build/tornado-suite-$$way.log)"; \
+	done; exit $$status
 
 valgrind:
 	VALGRIND=1 bash tests/c/run.sh build/ctests-vg

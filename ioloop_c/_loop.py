@@ -25,6 +25,10 @@ __all__ = ["Loop"]
 
 logger = logging.getLogger("ioloop_c")
 
+#: Called with the loop each time a loop starts running (after it became
+#: the running loop).  ioloop_c.tornado.install() adds one.
+run_hooks: "list[Callable[[Loop], None]]" = []
+
 
 class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
     """An asyncio event loop whose scheduling core is native.
@@ -61,6 +65,8 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
                 finalizer=self._asyncgen_finalizer_hook,
             )
             events._set_running_loop(self)
+            for hook in run_hooks:
+                hook(self)
             self._run()
         finally:
             self._stopping = False

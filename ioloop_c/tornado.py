@@ -24,12 +24,12 @@ no wall-clock conversion in Python.
 from __future__ import annotations
 
 import logging
-import weakref
-from typing import Any, Optional
+from typing import Any
 
 from tornado import ioloop as _tioloop
 from tornado.platform import asyncio as _tasyncio
 
+from . import _loop
 from ._loop import Loop
 
 __all__ = ["IOLoop", "MainLoop", "TornadoLoop"]
@@ -40,24 +40,12 @@ app_log = logging.getLogger("tornado.application")
 class TornadoLoop(Loop):
     """The native loop under a Tornado IOLoop.
 
-    Exceptions from Tornado-style callbacks and fd handlers go to the
-    Tornado IOLoop's ``handle_callback_exception`` (which logs to
-    ``tornado.application``), so applications that override it keep their
-    reporting.
+    Exceptions from Tornado-style callbacks and fd handlers are logged on
+    ``tornado.application`` as "Exception in callback ...", which is what
+    Tornado's own loop does.
     """
 
     _callback_logger = app_log
-    _tornado_ref: "Optional[weakref.ReferenceType[Any]]" = None
-
-    def _report_callback_exception(self, callback: Any, exc: BaseException) -> None:
-        tornado_loop = self._tornado_ref() if self._tornado_ref else None
-        if tornado_loop is None:
-            super()._report_callback_exception(callback, exc)
-            return
-        try:
-            raise exc
-        except BaseException:
-            tornado_loop.handle_callback_exception(callback)
 
 
 #: The methods bound straight to the native loop.  Tornado's base class
@@ -87,8 +75,6 @@ class _NativeMixin:
             self._native = None
             return
         self._native = native
-        if isinstance(native, TornadoLoop):
-            native._tornado_ref = weakref.ref(self)
         for name, native_name in _NATIVE.items():
             setattr(self, name, getattr(native, native_name))
 
@@ -132,9 +118,18 @@ class MainLoop(_NativeMixin, _tasyncio.AsyncIOMainLoop):
         self._bind_native()
 
 
+def _adopt(loop: Loop) -> None:
+    # Tornado wraps a running asyncio loop it has not seen in an
+    # AsyncIOMainLoop; register ours first, so IOLoop.current() is a
+    # MainLoop with the native fast paths.
+    if loop not in _tioloop.IOLoop._ioloop_for_asyncio:
+        MainLoop()
+
+
 def install() -> None:
     """Make Tornado use ioloop_c everywhere in this process: new IOLoops
-    are :class:`IOLoop`, and the IOLoop Tornado creates around a running
-    asyncio loop is :class:`MainLoop`."""
+    are :class:`IOLoop`, and the IOLoop Tornado puts around a running
+    ioloop_c loop is a :class:`MainLoop`."""
     _tioloop.IOLoop.configure(IOLoop)
-    _tasyncio.AsyncIOMainLoop = MainLoop  # type: ignore[misc]
+    if _adopt not in _loop.run_hooks:
+        _loop.run_hooks.append(_adopt)

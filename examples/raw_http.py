@@ -1,6 +1,6 @@
 """A small HTTP server written directly on ioloop_c's IOLoop API.
 
-    python examples/demo.py [--port 8888] [--backend epoll]
+    python examples/raw_http.py [--port 8888] [--backend epoll]
     curl http://127.0.0.1:8888/          # hello
     curl http://127.0.0.1:8888/stats     # the loop's counters, as JSON
 
