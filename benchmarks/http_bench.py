@@ -1,0 +1,135 @@
+"""HTTP load benchmark: Tornado's hello-world on each loop, loaded with wrk.
+
+    python benchmarks/http_bench.py [--duration 5] [--runs 5] [--connections 50]
+                                    [--loops stock,uvloop,ioloop_c] [--processes 1]
+
+Each loop serves examples/app.py (the same Tornado application) in its own
+process on loopback; wrk (Debian package `wrk`) loads `/` with one thread
+(the machine has two cores: one for the server, one for wrk).  Runs
+alternate between loops (stock, uvloop, ours, stock, ...) so drift in the
+machine affects all alike.  Prints requests/s medians, min and max, and
+the ratios of ours to each anchor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+APP = os.path.join(HERE, "..", "examples", "app.py")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(loop: str, port: int, processes: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, APP, "--loop", loop, "--port", str(port),
+         "--processes", str(processes)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd="/",
+        start_new_session=True,
+    )
+    announced = 0
+    deadline = time.monotonic() + 30
+    while announced < processes and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if "serving on" in line:
+            announced += 1
+    if announced < processes:
+        stop_server(proc)
+        raise RuntimeError(f"{loop} server did not start")
+    # Keep draining its output, so a chatty server never blocks on the pipe.
+    threading.Thread(target=proc.stdout.read, daemon=True).start()
+    return proc
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def run_wrk(port: int, duration: int, connections: int, threads: int) -> float:
+    out = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
+         f"http://127.0.0.1:{port}/"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not m or "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"wrk reported a problem:\n{out}")
+    return float(m.group(1))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--processes", type=int, default=1)
+    ap.add_argument("--loops", default="stock,uvloop,ioloop_c")
+    ap.add_argument("--json", help="write the raw figures here")
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: `apt-get install -y wrk` (Debian) or "
+              "`make wrk` as root, then run this again.", file=sys.stderr)
+        return 2
+    loops = args.loops.split(",")
+    results: dict[str, list[float]] = {name: [] for name in loops}
+    servers = {}
+    try:
+        for name in loops:
+            port = free_port()
+            servers[name] = (start_server(name, port, args.processes), port)
+            run_wrk(port, 1, args.connections, args.threads)  # warm-up
+        for run in range(args.runs):
+            for name in loops:
+                rps = run_wrk(servers[name][1], args.duration, args.connections,
+                              args.threads)
+                results[name].append(rps)
+                print(f"run {run + 1}/{args.runs} {name:9s} {rps:10.0f} req/s", flush=True)
+    finally:
+        for proc, _ in servers.values():
+            stop_server(proc)
+
+    med = {name: statistics.median(v) for name, v in results.items()}
+    print(f"\nTornado hello-world, {args.processes} process(es), wrk -t{args.threads} "
+          f"-c{args.connections} -d{args.duration}s, {args.runs} runs each, alternating\n")
+    print("| loop | median req/s | min | max |")
+    print("|---|---|---|---|")
+    for name in loops:
+        print(f"| {name} | {med[name]:.0f} | {min(results[name]):.0f} | "
+              f"{max(results[name]):.0f} |")
+    if "ioloop_c" in med:
+        for anchor in loops:
+            if anchor != "ioloop_c":
+                print(f"\nioloop_c / {anchor}: {med['ioloop_c'] / med[anchor]:.2f}x", end="")
+        print()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "results": results}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
