@@ -15,7 +15,7 @@ CMAKE_ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: venv install test ctest pytest demo asan valgrind bench bench-quick lint wrk clean \
-	tornado-suite
+	tornado-suite conformance
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,12 @@ tornado-suite: install
 	    printf '%-10s %s / %s\n' $$way "$$(grep -E '^Ran ' build/tornado-suite-$$way.log)" \
 	        "$$(grep -E '^(OK|FAILED)' build/tornado-suite-$$way.log)"; \
 	done; exit $$status
+
+# CPython's own asyncio tests, every module, on stock asyncio and on ours,
+# side by side.  Fails if a test fails on ours but not on stock.
+conformance: install
+	cd /tmp && $(CURDIR)/$(VPY) $(CURDIR)/tests/conformance/cpython_asyncio.py \
+	    --json $(CURDIR)/build/conformance.json
 
 valgrind:
 	VALGRIND=1 bash tests/c/run.sh build/ctests-vg

@@ -10,8 +10,10 @@ fails loudly instead of misbehaving.
 
 from __future__ import annotations
 
+import selectors
 import sys
-from typing import Any, Dict, Mapping
+import weakref
+from typing import Any, Dict, Mapping, Optional
 
 if sys.platform == "win32":  # pragma: no cover - POSIX only for now
     raise ImportError("ioloop_c supports POSIX systems only")
@@ -52,24 +54,53 @@ RELIED_ON = (
     "_asyncgen_firstiter_hook",
     "_asyncgen_finalizer_hook",
     "_ensure_fd_no_transport",
+    "_check_thread",
 )
 
 
-class NullSelector:
+class SelectorView:
     """Stands in for the selector asyncio's base class would create.
 
-    The native core watches fds itself; asyncio's code only closes the
-    selector, or asks it for registrations when checking for transports.
+    The native core watches fds itself.  asyncio's code (and its tests)
+    sometimes ask the selector what is registered; this answers from the
+    core, read-only, as ``selectors.SelectorKey`` with ``data`` set to the
+    ``(reader, writer)`` handles, as asyncio's own selector loop stores.
     """
 
+    def __init__(self, loop: Any) -> None:
+        self._loop_ref = weakref.ref(loop)
+
+    @property
+    def _loop(self) -> Any:
+        return self._loop_ref() if self._loop_ref is not None else None
+
+    def _key(self, fd: int, fileobj: Any) -> Optional[selectors.SelectorKey]:
+        loop = self._loop
+        info = loop._fd_info(fd) if loop is not None else None
+        if info is None:
+            return None
+        events, reader, writer = info
+        return selectors.SelectorKey(fileobj, fd, events, (reader, writer))
+
     def close(self) -> None:
-        pass
+        self._loop_ref = None
+
+    def get_key(self, fileobj: Any) -> selectors.SelectorKey:
+        try:
+            fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
+        except (AttributeError, TypeError, ValueError):
+            raise KeyError(fileobj) from None
+        key = self._key(fd, fileobj)
+        if key is None:
+            raise KeyError(fileobj)
+        return key
 
     def get_map(self) -> Mapping[Any, Any]:
-        return {}
-
-    def get_key(self, fileobj: Any) -> Any:
-        raise KeyError(fileobj)
+        loop = self._loop
+        if loop is None:
+            return {}
+        keys = (self._key(fd, fd) for fd in loop._watched_fds())
+        return {key.fd: key for key in keys if key is not None}
 
     def select(self, timeout: Any = None) -> Any:  # pragma: no cover
         raise RuntimeError("the native loop does not use a selector")

@@ -15,11 +15,11 @@ import inspect
 import logging
 import sys
 import threading
-from asyncio import events
+from asyncio import base_events, events, format_helpers
 from typing import Any, Callable, Optional
 
 from . import _core
-from ._compat import NullSelector, SelectorLoopBase
+from ._compat import SelectorLoopBase, SelectorView
 
 __all__ = ["Loop"]
 
@@ -46,7 +46,7 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
     def __init__(self, backend: Optional[str] = None) -> None:
         _core.Loop.__init__(self, backend, wall_clock=self._wall_clock)
         try:
-            SelectorLoopBase.__init__(self, NullSelector())
+            SelectorLoopBase.__init__(self, SelectorView(self))
         except BaseException:
             _core.Loop._close(self)
             raise
@@ -148,6 +148,50 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
         if exc is not None:
             self._report_callback_exception(future, exc)
 
+    # -- debug mode ----------------------------------------------------
+    # asyncio's debug mode costs nothing here until it is turned on: then
+    # the scheduling methods are shadowed, per instance, by wrappers that
+    # check the thread and record where each handle was created, and the
+    # native slow-callback detector reports asyncio's way.
+    _DEBUG_WRAPPED = ("call_soon", "call_later", "call_at", "call_soon_threadsafe")
+    _slow_callback_duration = 0.1
+    _user_slow_threshold = False
+
+    def set_debug(self, enabled: bool) -> None:
+        super().set_debug(enabled)
+        for name in self._DEBUG_WRAPPED:
+            if enabled:
+                setattr(self, name, self._debug_wrapper(name))
+            else:
+                self.__dict__.pop(name, None)
+        if not self._user_slow_threshold:
+            self._set_slow_threshold(self._slow_callback_duration if enabled else None)
+
+    def _debug_wrapper(self, name: str) -> Callable[..., Any]:
+        native = getattr(type(self), name)
+        check_thread = name != "call_soon_threadsafe"
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if check_thread:
+                self._check_thread()
+            handle = native(self, *args, **kwargs)
+            handle._source_traceback = format_helpers.extract_stack(sys._getframe(1))
+            return handle
+
+        wrapper.__name__ = name
+        return wrapper
+
+    @property
+    def slow_callback_duration(self) -> float:
+        """asyncio's debug-mode threshold for reporting slow callbacks."""
+        return self._slow_callback_duration
+
+    @slow_callback_duration.setter
+    def slow_callback_duration(self, value: float) -> None:
+        self._slow_callback_duration = value
+        if getattr(self, "_debug", False) and not self._user_slow_threshold:
+            self._set_slow_threshold(value)
+
     # -- seeing inside ------------------------------------------------
     _slow_report: Optional[Callable[[Any, float], Any]] = None
 
@@ -161,10 +205,17 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
         ``report(handle, duration)`` replaces that.  ``None`` turns it off.
         Cheap enough for production: the loop times callbacks anyway."""
         self._slow_report = report
+        self._user_slow_threshold = seconds is not None
         self._set_slow_threshold(seconds)
 
     def _report_slow_callback(self, handle: Any, duration: float) -> None:
-        if self._slow_report is not None:
+        if not self._user_slow_threshold:
+            # asyncio's debug mode, in asyncio's words.
+            base_events.logger.warning(
+                "Executing %s took %.3f seconds",
+                base_events._format_handle(handle), duration,
+            )
+        elif self._slow_report is not None:
             self._slow_report(handle, duration)
         else:
             logger.warning(

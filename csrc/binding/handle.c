@@ -31,6 +31,7 @@ iol_handle_new(PyTypeObject *tp, LoopObject *loop, int kind,
     h->kwargs = kwargs;
     Py_XINCREF(context);
     h->context = context;
+    h->source_tb = NULL;
     h->weakreflist = NULL;
     h->kind = kind;
     h->cancelled = 0;
@@ -65,6 +66,7 @@ handle_traverse(HandleObject *h, visitproc visit, void *arg)
     Py_VISIT(h->args);
     Py_VISIT(h->kwargs);
     Py_VISIT(h->context);
+    Py_VISIT(h->source_tb);
     return 0;
 }
 
@@ -72,6 +74,7 @@ static int
 handle_clear(HandleObject *h)
 {
     iol_handle_clear_refs(h);
+    Py_CLEAR(h->source_tb);
     Py_CLEAR(h->loop);
     return 0;
 }
@@ -318,6 +321,8 @@ static PyGetSetDef handle_getset[] = {
 static PyMemberDef handle_members[] = {
     {"__weaklistoffset__", T_PYSSIZET, offsetof(HandleObject, weakreflist),
      READONLY, NULL},
+    {"_source_traceback", T_OBJECT, offsetof(HandleObject, source_tb), 0,
+     "Where the handle was created (asyncio debug mode only)."},
     {NULL, 0, 0, 0, NULL},
 };
 

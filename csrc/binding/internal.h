@@ -34,6 +34,7 @@ typedef struct {
     PyObject *args;    /* tuple, or NULL for no arguments */
     PyObject *kwargs;  /* dict, or NULL */
     PyObject *context; /* contextvars.Context, or NULL */
+    PyObject *source_tb; /* asyncio debug mode's _source_traceback */
     PyObject *weakreflist;
     int kind;
     int cancelled;
@@ -225,6 +226,8 @@ PyObject *Loop_add_reader(LoopObject *, PyObject *const *, Py_ssize_t);
 PyObject *Loop_add_writer(LoopObject *, PyObject *const *, Py_ssize_t);
 PyObject *Loop_remove_reader(LoopObject *, PyObject *);
 PyObject *Loop_remove_writer(LoopObject *, PyObject *);
+PyObject *Loop_fd_info(LoopObject *, PyObject *);
+PyObject *Loop_watched_fds(LoopObject *, PyObject *);
 
 /* loop_fd.c, internal */
 int iol_fd_dispatch(LoopObject *self, const iol_event *ev);

@@ -711,6 +711,10 @@ static PyMethodDef loop_methods[] = {
      "_remove_reader(fd) -> bool"},
     {"_remove_writer", (PyCFunction)Loop_remove_writer, METH_O,
      "_remove_writer(fd) -> bool"},
+    {"_fd_info", (PyCFunction)Loop_fd_info, METH_O,
+     "_fd_info(fd) -> None or (events, reader, writer)"},
+    {"_watched_fds", (PyCFunction)Loop_watched_fds, METH_NOARGS,
+     "Fds with an asyncio reader or writer."},
     {NULL, NULL, 0, NULL},
 };
 

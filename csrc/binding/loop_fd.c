@@ -318,6 +318,12 @@ add_rw(LoopObject *self, PyObject *const *args, Py_ssize_t nargs, int write)
     }
     int fd = fd_of(args[0]);
     if (fd < 0) {
+        /* asyncio's selectors say ValueError for what is not a file. */
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "Invalid file object: %R",
+                         args[0]);
+        }
         return NULL;
     }
     PyObject *cb = args[1];
@@ -385,7 +391,10 @@ remove_rw(LoopObject *self, PyObject *obj, int write)
     }
     int fd = fd_of(obj);
     if (fd < 0) {
-        return NULL;
+        /* Not a file descriptor: it cannot be registered, as asyncio's
+         * selector answers for an unknown object. */
+        PyErr_Clear();
+        Py_RETURN_FALSE;
     }
     iol_fdslot *s = slot_get(self, fd);
     HandleObject **where = NULL;
@@ -424,6 +433,47 @@ PyObject *
 Loop_remove_writer(LoopObject *self, PyObject *obj)
 {
     return remove_rw(self, obj, 1);
+}
+
+/* _fd_info(fd) -> None, or (events, reader, writer) with selectors'
+ * EVENT_READ = 1 and EVENT_WRITE = 2, for the selector view asyncio's
+ * code and tests look at. */
+PyObject *
+Loop_fd_info(LoopObject *self, PyObject *obj)
+{
+    int fd = fd_of(obj);
+    if (fd < 0) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    iol_fdslot *s = slot_get(self, fd);
+    if (s == NULL || (s->reader == NULL && s->writer == NULL)) {
+        Py_RETURN_NONE;
+    }
+    int events = (s->reader ? 1 : 0) | (s->writer ? 2 : 0);
+    return Py_BuildValue("(iOO)", events,
+                         s->reader ? (PyObject *)s->reader : Py_None,
+                         s->writer ? (PyObject *)s->writer : Py_None);
+}
+
+/* _watched_fds() -> list of fds with a reader or writer. */
+PyObject *
+Loop_watched_fds(LoopObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *list = PyList_New(0);
+    for (int fd = 0; list != NULL && fd < self->nfds; fd++) {
+        if (self->fds[fd].reader == NULL && self->fds[fd].writer == NULL) {
+            continue;
+        }
+        PyObject *n = PyLong_FromLong(fd);
+        if (n == NULL || PyList_Append(list, n) < 0) {
+            Py_XDECREF(n);
+            Py_CLEAR(list);
+            break;
+        }
+        Py_DECREF(n);
+    }
+    return list;
 }
 
 /* Turn one kernel event into ready items.  The mask is cut down to what
