@@ -99,10 +99,10 @@ def table(runs: list[dict[str, dict[str, dict]]]) -> str:
                 name,
                 _fmt_time(statistics.median(stock_t), ops),
                 _fmt_time(statistics.median(ours_t), ops),
-                f"{ratio:.2f}x",
+                f"{ratio:.3f}x",
             ]
             if multi:
-                row.append(f"{min(ratios):.2f}-{max(ratios):.2f}x ({len(ratios)} runs)")
+                row.append(f"{min(ratios):.3f}-{max(ratios):.3f}x ({len(ratios)} runs)")
             row.append(f">= {target:g}x" if target else "-")
             row.append(("yes" if ratio >= target else "NO") if target else "-")
         lines.append("| " + " | ".join(row) + " |")

@@ -1,9 +1,19 @@
-"""Fixtures shared by the suite: every behaviour test runs on every
-backend this host offers."""
+"""Fixtures and helpers shared by the suite.
+
+Every behaviour test of the Tornado face takes the ``loop`` fixture, which
+is parametrized (through ``backend``) over ``ioloop_c.available_backends()``,
+so each test runs once per backend this host offers.
+
+Hangs: pyproject.toml sets a global pytest-timeout, and each test module
+sets a tighter ``pytest.mark.timeout`` of its own, so a loop that never
+wakes fails its test instead of blocking CI.
+"""
 
 import gc
 import os
+import signal
 import socket
+import time
 
 import pytest
 
@@ -14,17 +24,21 @@ BACKENDS = ioloop_c.available_backends()
 
 @pytest.fixture(params=BACKENDS)
 def backend(request):
+    """The name of each backend this host offers, in turn."""
     return request.param
 
 
 @pytest.fixture
 def loop(backend):
-    """A Tornado-face loop on each backend, closed afterwards."""
+    """A Tornado-face loop on each backend (made current, as IOLoop() does),
+    closed afterwards and no longer current."""
+    ioloop_c.IOLoop.clear_current()
     lp = ioloop_c.IOLoop(backend=backend)
     yield lp
-    if lp.is_running():
+    if lp.is_running():  # pragma: no cover - only after a failed test
         lp.stop()
-    lp.close()
+    if not lp.is_closed():
+        lp.close()
     ioloop_c.IOLoop.clear_current()
 
 
@@ -38,6 +52,7 @@ def aloop(backend):
 
 @pytest.fixture
 def sockpair():
+    """A connected pair of non-blocking sockets, closed afterwards."""
     a, b = socket.socketpair()
     a.setblocking(False)
     b.setblocking(False)
@@ -46,10 +61,42 @@ def sockpair():
     b.close()
 
 
+@pytest.fixture
+def default_sigint():
+    """Python's default SIGINT handler (KeyboardInterrupt) for the test,
+    whatever pytest or the environment installed; restored afterwards."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 def run_for(loop, seconds):
-    """Run the loop for about `seconds`, then return."""
+    """Run the loop for about ``seconds``, then return."""
     loop.call_later(seconds, loop.stop)
     loop.start()
+
+
+def run_until(loop, condition, timeout=5.0, poll=0.001):
+    """Run the loop until ``condition()`` is true (checked every ``poll``
+    seconds from inside the loop) or ``timeout`` seconds have passed.
+    Returns the last value of ``condition()``.  Used where a test waits for
+    something to happen, so that a slow machine only makes it slower."""
+    give_up = time.monotonic() + timeout
+    pending = []
+
+    def check():
+        if condition() or time.monotonic() > give_up:
+            loop.stop()
+        else:
+            pending[:] = [loop.call_later(poll, check)]
+
+    loop.add_callback(check)
+    try:
+        loop.start()
+    finally:
+        for h in pending:
+            loop.remove_timeout(h)
+    return condition()
 
 
 def open_fds():

@@ -216,10 +216,18 @@ deadline_at(LoopObject *self, double when, int wall)
     if (!wall) {
         return iol_seconds_to_ns(when);
     }
-    int64_t offset = iol_clock_wall_ns() - iol_clock_mono_ns();
-    int64_t drift = offset - self->wall_offset;
-    if (drift > 1000000 || drift < -1000000) {
-        self->wall_offset = offset;
+    /* Read the wall clock between two monotonic readings; if the thread
+     * was preempted in between, the sample says nothing about a clock
+     * step, so the kept offset stands. */
+    int64_t m0 = iol_clock_mono_ns();
+    int64_t wall_ns = iol_clock_wall_ns();
+    int64_t m1 = iol_clock_mono_ns();
+    if (m1 - m0 < 100000) {
+        int64_t offset = wall_ns - (m0 + (m1 - m0) / 2);
+        int64_t drift = offset - self->wall_offset;
+        if (drift > 1000000 || drift < -1000000) {
+            self->wall_offset = offset;
+        }
     }
     return iol_seconds_to_ns(when) - self->wall_offset;
 }

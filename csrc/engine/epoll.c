@@ -2,17 +2,24 @@
  * epoll.c: the Linux backend.
  *
  * Quirks:
- * - The kernel set holds open file descriptions, not fd numbers.  Closing
- *   an fd removes it only if no dup() of it remains; otherwise its events
- *   keep arriving under the old number.  So ADD may meet EEXIST for a
- *   number that was closed and reused (fall back to MOD), MOD may meet
- *   ENOENT (fall back to ADD), and DEL of a closed fd gives EBADF or
- *   ENOENT, which only means the kernel already forgot it.
- * - Regular files and directories are refused with EPERM: they are always
- *   ready, and epoll will not pretend otherwise.
+ * - The interest set holds open file descriptions, keyed by (description,
+ *   fd number), not fd numbers.  close() drops an entry only when no dup()
+ *   of the description is left; until then its events keep arriving under
+ *   the old number, which the caller must ignore if it no longer knows it.
+ *   Hence the fallbacks in set(): ADD meets EEXIST when a number was closed
+ *   and then re-pointed at the same description (dup2), so it becomes MOD;
+ *   MOD meets ENOENT when the number now names a new description, so it
+ *   becomes ADD; DEL of a closed fd gives EBADF (or ENOENT), which only
+ *   means the kernel forgot the fd already, so it counts as success.
+ * - Regular files and directories cannot be polled: ADD fails with EPERM,
+ *   and nothing is added.  poll and select accept them as always ready.
+ * - An fd closed while registered (and not dup()ed) simply stops
+ *   reporting: no event, unlike poll and select.
  * - EPOLLERR and EPOLLHUP are reported whether asked for or not.
- * - The timeout is in milliseconds: round up, or the loop wakes just
- *   before a timer is due and spins.
+ * - The timeout is in milliseconds: it is rounded up, or the loop would
+ *   wake just before a timer is due and spin until it is.
+ * - The ready list is level-triggered and the kernel rotates it, so with
+ *   a short events buffer every ready fd still gets its turn.
  */
 #ifdef __linux__
 
@@ -26,8 +33,8 @@
 
 typedef struct {
     int epfd;
-    int cap;
-    struct epoll_event *events;
+    int cap;                    /* length of `events` */
+    struct epoll_event *events; /* what epoll_wait() fills in */
 } epoll_state;
 
 static void *
@@ -35,6 +42,7 @@ epoll_create_state(void)
 {
     epoll_state *st = calloc(1, sizeof(*st));
     if (st == NULL) {
+        errno = ENOMEM;
         return NULL;
     }
     st->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -60,6 +68,11 @@ static int
 epoll_set(void *state, int fd, int oldmask, int newmask)
 {
     epoll_state *st = state;
+    if (fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    /* Zeroed whole: valgrind checks all 8 bytes of `data` on the way in. */
     struct epoll_event ev = {0};
     ev.data.fd = fd;
     if (newmask & IOL_READ) {
@@ -86,9 +99,24 @@ epoll_set(void *state, int fd, int oldmask, int newmask)
         op = EPOLL_CTL_ADD;
     }
     else {
+        /* EBADF, EPERM, ENOMEM...: the kernel changed nothing. */
         return -1;
     }
     return epoll_ctl(st->epfd, op, fd, &ev);
+}
+
+/* Nanoseconds to epoll's milliseconds: -1 for no limit, rounded up so the
+ * wait never ends before the deadline, capped at what an int holds. */
+static int
+epoll_timeout_ms(int64_t timeout_ns)
+{
+    if (timeout_ns < 0) {
+        return -1;
+    }
+    if (timeout_ns > (int64_t)INT_MAX * 1000000 - 999999) {
+        return INT_MAX;
+    }
+    return (int)((timeout_ns + 999999) / 1000000);
 }
 
 static int
@@ -96,6 +124,10 @@ epoll_wait_events(void *state, int64_t timeout_ns, iol_event *events,
                   int maxevents)
 {
     epoll_state *st = state;
+    if (maxevents <= 0) {
+        errno = EINVAL;
+        return -1;
+    }
     if (st->cap < maxevents) {
         struct epoll_event *buf =
             realloc(st->events, (size_t)maxevents * sizeof(*buf));
@@ -106,17 +138,8 @@ epoll_wait_events(void *state, int64_t timeout_ns, iol_event *events,
         st->events = buf;
         st->cap = maxevents;
     }
-    int ms;
-    if (timeout_ns < 0) {
-        ms = -1;
-    }
-    else if (timeout_ns >= (int64_t)INT_MAX * 1000000) {
-        ms = INT_MAX;
-    }
-    else {
-        ms = (int)((timeout_ns + 999999) / 1000000);
-    }
-    int n = epoll_wait(st->epfd, st->events, maxevents, ms);
+    int n = epoll_wait(st->epfd, st->events, maxevents,
+                       epoll_timeout_ms(timeout_ns));
     for (int i = 0; i < n; i++) {
         uint32_t e = st->events[i].events;
         int mask = 0;
@@ -145,5 +168,10 @@ const iol_backend iol_backend_epoll = {
     .set = epoll_set,
     .wait = epoll_wait_events,
 };
+
+#else
+
+/* ISO C wants at least one declaration in a file. */
+typedef int iol_epoll_absent;
 
 #endif /* __linux__ */

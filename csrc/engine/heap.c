@@ -1,14 +1,17 @@
 /*
  * heap.c: the timer heap, a binary min-heap ordered by (when, seq).
  *
- * Each timer keeps its own slot index, so a cancelled timer leaves the
- * heap at once in O(log n) and no cancelled garbage accumulates.  `seq`
- * comes from a counter at push time, so timers with equal deadlines come
- * out in the order they were added, as in libuv.
+ * Each timer keeps its own slot index (as in libev), so a cancelled timer
+ * leaves the heap at once in O(log n) and no cancelled garbage piles up.
+ * `seq` comes from a counter at push time, so timers with equal deadlines
+ * come out in the order they were added (libuv's start_id).  The heap
+ * holds pointers only: timers are owned by the caller, and the array is
+ * the one allocation, made ahead of time by iol_heap_reserve().
  */
 #include "iol.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,32 +21,36 @@ timer_less(const iol_timer *a, const iol_timer *b)
     return a->when < b->when || (a->when == b->when && a->seq < b->seq);
 }
 
+/* Every write into the array goes through here, so no timer's index can
+ * go stale. */
 static inline void
-heap_place(iol_heap *heap, size_t i, iol_timer *t)
+heap_place(iol_heap *heap, size_t i, iol_timer *timer)
 {
-    heap->items[i] = t;
-    t->index = i;
+    heap->items[i] = timer;
+    timer->index = i;
 }
 
-static void
+/* Move the timer at slot i towards the root; return its final slot. */
+static size_t
 heap_sift_up(iol_heap *heap, size_t i)
 {
-    iol_timer *t = heap->items[i];
+    iol_timer *timer = heap->items[i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (!timer_less(t, heap->items[parent])) {
+        if (!timer_less(timer, heap->items[parent])) {
             break;
         }
         heap_place(heap, i, heap->items[parent]);
         i = parent;
     }
-    heap_place(heap, i, t);
+    heap_place(heap, i, timer);
+    return i;
 }
 
 static void
 heap_sift_down(iol_heap *heap, size_t i)
 {
-    iol_timer *t = heap->items[i];
+    iol_timer *timer = heap->items[i];
     for (;;) {
         size_t child = 2 * i + 1;
         if (child >= heap->len) {
@@ -53,13 +60,13 @@ heap_sift_down(iol_heap *heap, size_t i)
             timer_less(heap->items[child + 1], heap->items[child])) {
             child++;
         }
-        if (!timer_less(heap->items[child], t)) {
+        if (!timer_less(heap->items[child], timer)) {
             break;
         }
         heap_place(heap, i, heap->items[child]);
         i = child;
     }
-    heap_place(heap, i, t);
+    heap_place(heap, i, timer);
 }
 
 void
@@ -71,6 +78,9 @@ iol_heap_init(iol_heap *heap)
 void
 iol_heap_free(iol_heap *heap)
 {
+    /* The timers are not touched: their owners may have freed them
+     * already.  A later remove() of one is still safe, because remove()
+     * checks that the slot it names holds that very timer. */
     free(heap->items);
     iol_heap_init(heap);
 }
@@ -82,6 +92,10 @@ iol_heap_reserve(iol_heap *heap)
         return 0;
     }
     size_t ncap = heap->cap ? heap->cap * 2 : 16;
+    if (ncap < heap->cap || ncap > SIZE_MAX / sizeof(*heap->items)) {
+        errno = ENOMEM;
+        return -1;
+    }
     iol_timer **items = realloc(heap->items, ncap * sizeof(*items));
     if (items == NULL) {
         errno = ENOMEM;
@@ -95,12 +109,14 @@ iol_heap_reserve(iol_heap *heap)
 int
 iol_heap_push(iol_heap *heap, iol_timer *timer)
 {
+    /* A no-op after a successful reserve, which is what lets the binding
+     * reserve before it commits to anything and then push infallibly. */
     if (iol_heap_reserve(heap) < 0) {
         return -1;
     }
     timer->seq = heap->next_seq++;
     heap_place(heap, heap->len++, timer);
-    heap_sift_up(heap, timer->index);
+    (void)heap_sift_up(heap, heap->len - 1);
     return 0;
 }
 
@@ -108,17 +124,20 @@ void
 iol_heap_remove(iol_heap *heap, iol_timer *timer)
 {
     size_t i = timer->index;
-    if (i == IOL_NO_INDEX) {
+    /* Not in this heap (never pushed, already removed, or a stale index):
+     * nothing to do, and nothing of another timer's to overwrite. */
+    if (i >= heap->len || heap->items[i] != timer) {
         return;
     }
     heap->len--;
     if (i != heap->len) {
-        /* Fill the hole with the last timer, which may belong above or
-         * below it. */
-        iol_timer *moved = heap->items[heap->len];
-        heap_place(heap, i, moved);
-        heap_sift_up(heap, i);
-        heap_sift_down(heap, moved->index);
+        /* Fill the hole with the last timer.  It may belong above the hole
+         * (it came from another subtree) or below it, so try both ways;
+         * at most one of them moves it. */
+        heap_place(heap, i, heap->items[heap->len]);
+        if (heap_sift_up(heap, i) == i) {
+            heap_sift_down(heap, i);
+        }
     }
     timer->index = IOL_NO_INDEX;
 }

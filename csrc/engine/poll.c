@@ -2,15 +2,22 @@
  * poll.c: the POSIX poll() backend.
  *
  * Quirks:
- * - poll() takes the whole interest list on every call, so the cost of a
- *   wait grows with the number of fds watched, not the number ready.  The
- *   list is kept dense: a removed fd's slot is filled by the last one.
- * - It accepts any open fd, regular files included (always ready), so an
- *   fd is checked with fcntl(F_GETFD) when added, to fail early on EBADF
- *   as epoll does.
- * - An fd closed while registered comes back as POLLNVAL: reported as an
- *   error so the owner can remove it.
- * - The timeout is in milliseconds, rounded up.
+ * - poll() is handed the whole interest list on every call, so a wait
+ *   costs O(fds watched), not O(fds ready).  The list is kept dense, and
+ *   an fd -> slot map makes set() O(1): a removed fd's slot is filled by
+ *   the last entry.
+ * - poll() takes any open fd, and a closed one only shows up at the next
+ *   wait (as POLLNVAL).  set() checks with fcntl(F_GETFD) that an fd is
+ *   open when it adds it, so bad input fails at registration with EBADF,
+ *   as under epoll.
+ * - Regular files are accepted and always ready (epoll refuses them).
+ * - An fd closed while registered comes back as POLLNVAL, reported as
+ *   IOL_ERR, so its owner can remove it.  Until then it is reported on
+ *   every wait.
+ * - POLLERR and POLLHUP are reported whether asked for or not.
+ * - The timeout is in milliseconds, rounded up so no wait ends early.
+ * - When more fds are ready than the events buffer holds, the next scan
+ *   starts where this one stopped, so no fd starves.
  */
 #include "iol.h"
 
@@ -19,20 +26,24 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
-#include <string.h>
 
 typedef struct {
     struct pollfd *pfds; /* dense: pfds[0 .. len) */
     int len;
     int cap;
-    int *slot; /* fd -> index in pfds, or -1 */
+    int *slot; /* fd -> index in pfds, or -1; covers fds [0 .. nslot) */
     int nslot;
+    int start; /* where the next scan of revents begins */
 } poll_state;
 
 static void *
 poll_create_state(void)
 {
-    return calloc(1, sizeof(poll_state));
+    poll_state *st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        errno = ENOMEM;
+    }
+    return st;
 }
 
 static void
@@ -44,26 +55,39 @@ poll_destroy_state(void *state)
     free(st);
 }
 
+/* Make slot[fd] and one more pollfd exist, before anything is changed. */
 static int
-poll_grow_slots(poll_state *st, int fd)
+poll_reserve(poll_state *st, int fd)
 {
-    if (fd < st->nslot) {
-        return 0;
+    if (fd >= st->nslot) {
+        size_t n = st->nslot ? (size_t)st->nslot : 64;
+        while (n <= (size_t)fd) {
+            n *= 2;
+        }
+        if (n > INT_MAX) {
+            n = (size_t)fd + 1;
+        }
+        int *slot = realloc(st->slot, n * sizeof(*slot));
+        if (slot == NULL) {
+            errno = ENOMEM;
+            return -1;
+        }
+        for (size_t i = (size_t)st->nslot; i < n; i++) {
+            slot[i] = -1;
+        }
+        st->slot = slot;
+        st->nslot = (int)n;
     }
-    int n = st->nslot ? st->nslot : 64;
-    while (n <= fd) {
-        n *= 2;
+    if (st->len == st->cap) {
+        size_t ncap = st->cap ? 2 * (size_t)st->cap : 64;
+        struct pollfd *p = realloc(st->pfds, ncap * sizeof(*p));
+        if (p == NULL) {
+            errno = ENOMEM;
+            return -1;
+        }
+        st->pfds = p;
+        st->cap = (int)ncap;
     }
-    int *slot = realloc(st->slot, (size_t)n * sizeof(*slot));
-    if (slot == NULL) {
-        errno = ENOMEM;
-        return -1;
-    }
-    for (int i = st->nslot; i < n; i++) {
-        slot[i] = -1;
-    }
-    st->slot = slot;
-    st->nslot = n;
     return 0;
 }
 
@@ -84,6 +108,7 @@ static int
 poll_set(void *state, int fd, int oldmask, int newmask)
 {
     poll_state *st = state;
+    (void)oldmask; /* the slot map is the truth, whatever the caller says */
     if (fd < 0) {
         errno = EBADF;
         return -1;
@@ -91,7 +116,6 @@ poll_set(void *state, int fd, int oldmask, int newmask)
     int idx = fd < st->nslot ? st->slot[fd] : -1;
     if (newmask == 0) {
         if (idx >= 0) {
-            /* Keep the array dense: move the last entry into the hole. */
             st->len--;
             if (idx != st->len) {
                 st->pfds[idx] = st->pfds[st->len];
@@ -101,26 +125,15 @@ poll_set(void *state, int fd, int oldmask, int newmask)
         }
         return 0;
     }
-    (void)oldmask;
     if (idx >= 0) {
         st->pfds[idx].events = poll_events_of(newmask);
         return 0;
     }
     if (fcntl(fd, F_GETFD) == -1) {
-        return -1;
+        return -1; /* EBADF */
     }
-    if (poll_grow_slots(st, fd) < 0) {
+    if (poll_reserve(st, fd) < 0) {
         return -1;
-    }
-    if (st->len == st->cap) {
-        int ncap = st->cap ? st->cap * 2 : 64;
-        struct pollfd *p = realloc(st->pfds, (size_t)ncap * sizeof(*p));
-        if (p == NULL) {
-            errno = ENOMEM;
-            return -1;
-        }
-        st->pfds = p;
-        st->cap = ncap;
     }
     st->pfds[st->len].fd = fd;
     st->pfds[st->len].events = poll_events_of(newmask);
@@ -129,49 +142,68 @@ poll_set(void *state, int fd, int oldmask, int newmask)
     return 0;
 }
 
+/* Nanoseconds to poll's milliseconds: -1 for no limit, rounded up so the
+ * wait never ends before the deadline, capped at what an int holds. */
+static int
+poll_timeout_ms(int64_t timeout_ns)
+{
+    if (timeout_ns < 0) {
+        return -1;
+    }
+    if (timeout_ns > (int64_t)INT_MAX * 1000000 - 999999) {
+        return INT_MAX;
+    }
+    return (int)((timeout_ns + 999999) / 1000000);
+}
+
+static int
+poll_mask_of(short revents)
+{
+    int mask = 0;
+    if (revents & POLLIN) {
+        mask |= IOL_READ;
+    }
+    if (revents & POLLOUT) {
+        mask |= IOL_WRITE;
+    }
+    if (revents & (POLLERR | POLLNVAL)) {
+        mask |= IOL_ERR;
+    }
+    if (revents & POLLHUP) {
+        mask |= IOL_HUP;
+    }
+    return mask;
+}
+
 static int
 poll_wait_events(void *state, int64_t timeout_ns, iol_event *events,
                  int maxevents)
 {
     poll_state *st = state;
-    int ms;
-    if (timeout_ns < 0) {
-        ms = -1;
+    if (maxevents <= 0) {
+        errno = EINVAL;
+        return -1;
     }
-    else if (timeout_ns >= (int64_t)INT_MAX * 1000000) {
-        ms = INT_MAX;
-    }
-    else {
-        ms = (int)((timeout_ns + 999999) / 1000000);
-    }
-    int ready = poll(st->pfds, (nfds_t)st->len, ms);
+    int ready = poll(st->pfds, (nfds_t)st->len, poll_timeout_ms(timeout_ns));
     if (ready <= 0) {
         return ready;
     }
+    /* `ready` counts the entries with revents set: stop once all are
+     * seen, and remember where to resume if the buffer filled first. */
     int n = 0;
-    for (int i = 0; i < st->len && n < maxevents && ready > 0; i++) {
+    int i = st->start < st->len ? st->start : 0;
+    for (int seen = 0; seen < st->len && ready > 0 && n < maxevents;
+         seen++) {
         short re = st->pfds[i].revents;
-        if (re == 0) {
-            continue;
+        if (re != 0) {
+            ready--;
+            events[n].fd = st->pfds[i].fd;
+            events[n].mask = poll_mask_of(re);
+            n++;
         }
-        ready--;
-        int mask = 0;
-        if (re & POLLIN) {
-            mask |= IOL_READ;
-        }
-        if (re & POLLOUT) {
-            mask |= IOL_WRITE;
-        }
-        if (re & (POLLERR | POLLNVAL)) {
-            mask |= IOL_ERR;
-        }
-        if (re & POLLHUP) {
-            mask |= IOL_HUP;
-        }
-        events[n].fd = st->pfds[i].fd;
-        events[n].mask = mask;
-        n++;
+        i = i + 1 < st->len ? i + 1 : 0;
     }
+    st->start = ready > 0 ? i : 0;
     return n;
 }
 

@@ -1,10 +1,19 @@
 /*
  * waker.c: wakes a loop that sleeps in the kernel, from another thread.
+ * iol_waker_signal() makes no call but write(), so a signal handler may
+ * use it too (saving errno around it, as any handler must).
  *
- * Linux has eventfd: one fd, a counter, 8-byte reads and writes.  Other
- * systems get a pipe.  Both ends are non-blocking and close-on-exec, so a
- * full pipe or a saturated counter (EAGAIN) means "already signalled" and
- * a child process never inherits them.
+ * Linux has eventfd: one fd, a 64-bit counter, 8-byte reads and writes.
+ * Elsewhere a pipe stands in, one byte per signal.  Both ends are
+ * non-blocking, so a full pipe or a saturated counter gives EAGAIN, which
+ * only means "already signalled", and a signal never blocks its sender.
+ * Both are close-on-exec, so a child process never inherits them; they
+ * are created that way atomically where the system allows (eventfd flags,
+ * pipe2), which closes the window in which a fork+exec on another thread
+ * could leak them.
+ *
+ * Defining IOL_WAKER_PIPE selects the pipe on Linux too, so the tests can
+ * exercise that path on a Linux host.
  */
 #include "iol.h"
 
@@ -13,36 +22,24 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#ifdef __linux__
+#if defined(__linux__) && !defined(IOL_WAKER_PIPE)
+#define IOL_HAVE_EVENTFD 1
 #include <sys/eventfd.h>
 #endif
 
-int
-iol_fd_set_cloexec_nonblock(int fd)
-{
-    int fl = fcntl(fd, F_GETFD);
-    if (fl == -1 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) == -1) {
-        return -1;
-    }
-    fl = fcntl(fd, F_GETFL);
-    if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1) {
-        return -1;
-    }
-    return 0;
-}
+/* pipe2() is in Linux, the BSDs and Solaris, but not in macOS. */
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) ||     \
+    defined(__OpenBSD__) || defined(__DragonFly__) || defined(__sun)
+#define IOL_HAVE_PIPE2 1
+#endif
 
-int
-iol_waker_open(iol_waker *waker)
+#ifndef IOL_HAVE_EVENTFD
+static int
+waker_pipe(int fds[2])
 {
-#ifdef __linux__
-    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (fd == -1) {
-        return -1;
-    }
-    waker->rfd = waker->wfd = fd;
-    return 0;
+#ifdef IOL_HAVE_PIPE2
+    return pipe2(fds, O_CLOEXEC | O_NONBLOCK);
 #else
-    int fds[2];
     if (pipe(fds) == -1) {
         return -1;
     }
@@ -54,27 +51,47 @@ iol_waker_open(iol_waker *waker)
         errno = saved;
         return -1;
     }
-    waker->rfd = fds[0];
-    waker->wfd = fds[1];
     return 0;
 #endif
+}
+#endif
+
+int
+iol_waker_open(iol_waker *waker)
+{
+    waker->rfd = waker->wfd = -1;
+#ifdef IOL_HAVE_EVENTFD
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd == -1) {
+        return -1;
+    }
+    waker->rfd = waker->wfd = fd;
+#else
+    int fds[2];
+    if (waker_pipe(fds) == -1) {
+        return -1;
+    }
+    waker->rfd = fds[0];
+    waker->wfd = fds[1];
+#endif
+    return 0;
 }
 
 int
 iol_waker_signal(iol_waker *waker)
 {
-#ifdef __linux__
+#ifdef IOL_HAVE_EVENTFD
+    /* eventfd accepts only 8-byte writes of the value to add. */
     uint64_t one = 1;
-    const void *buf = &one;
-    size_t len = sizeof(one);
 #else
-    char one = 1;
-    const void *buf = &one;
-    size_t len = 1;
+    unsigned char one = 1;
 #endif
     for (;;) {
-        if (write(waker->wfd, buf, len) >= 0 || errno == EAGAIN) {
+        if (write(waker->wfd, &one, sizeof(one)) >= 0) {
             return 0;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return 0; /* full: a wake-up is already pending */
         }
         if (errno != EINTR) {
             return -1;
@@ -85,7 +102,9 @@ iol_waker_signal(iol_waker *waker)
 int
 iol_waker_drain(iol_waker *waker)
 {
-    char buf[64];
+    /* One read empties an eventfd (it returns and resets the counter); a
+     * pipe may hold many bytes, so read until it reports empty. */
+    uint64_t buf[16];
     for (;;) {
         ssize_t n = read(waker->rfd, buf, sizeof(buf));
         if (n > 0) {
@@ -94,19 +113,22 @@ iol_waker_drain(iol_waker *waker)
         if (n == -1 && errno == EINTR) {
             continue;
         }
-        /* EAGAIN: empty, as wanted; anything else is not ours to fix. */
-        return (n == -1 && errno != EAGAIN) ? -1 : 0;
+        if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            return -1;
+        }
+        /* Empty (EAGAIN), or a pipe whose write end is gone (0). */
+        return 0;
     }
 }
 
 void
 iol_waker_close(iol_waker *waker)
 {
-    if (waker->rfd >= 0) {
-        close(waker->rfd);
-    }
     if (waker->wfd >= 0 && waker->wfd != waker->rfd) {
         close(waker->wfd);
+    }
+    if (waker->rfd >= 0) {
+        close(waker->rfd);
     }
     waker->rfd = waker->wfd = -1;
 }
