@@ -9,7 +9,10 @@
  */
 #include "iol.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 const iol_backend *const iol_backends[] = {
@@ -59,5 +62,43 @@ iol_fd_set_cloexec_nonblock(int fd)
         fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) {
         return -1;
     }
+    return 0;
+}
+
+int
+iol_timeout_ms(int64_t timeout_ns)
+{
+    if (timeout_ns < 0) {
+        return -1;
+    }
+    if (timeout_ns > (int64_t)INT_MAX * 1000000 - 999999) {
+        return INT_MAX;
+    }
+    return (int)((timeout_ns + 999999) / 1000000);
+}
+
+int
+iol_fdmap_reserve(int **map, int *len, int fd)
+{
+    if (fd < *len) {
+        return 0;
+    }
+    size_t n = *len ? (size_t)*len : 64;
+    while (n <= (size_t)fd) {
+        n *= 2;
+    }
+    if (n > INT_MAX) {
+        n = (size_t)fd + 1;
+    }
+    int *grown = realloc(*map, n * sizeof(*grown));
+    if (grown == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    for (size_t i = (size_t)*len; i < n; i++) {
+        grown[i] = -1;
+    }
+    *map = grown;
+    *len = (int)n;
     return 0;
 }

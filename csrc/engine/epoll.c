@@ -105,20 +105,6 @@ epoll_set(void *state, int fd, int oldmask, int newmask)
     return epoll_ctl(st->epfd, op, fd, &ev);
 }
 
-/* Nanoseconds to epoll's milliseconds: -1 for no limit, rounded up so the
- * wait never ends before the deadline, capped at what an int holds. */
-static int
-epoll_timeout_ms(int64_t timeout_ns)
-{
-    if (timeout_ns < 0) {
-        return -1;
-    }
-    if (timeout_ns > (int64_t)INT_MAX * 1000000 - 999999) {
-        return INT_MAX;
-    }
-    return (int)((timeout_ns + 999999) / 1000000);
-}
-
 static int
 epoll_wait_events(void *state, int64_t timeout_ns, iol_event *events,
                   int maxevents)
@@ -139,7 +125,7 @@ epoll_wait_events(void *state, int64_t timeout_ns, iol_event *events,
         st->cap = maxevents;
     }
     int n = epoll_wait(st->epfd, st->events, maxevents,
-                       epoll_timeout_ms(timeout_ns));
+                       iol_timeout_ms(timeout_ns));
     for (int i = 0; i < n; i++) {
         uint32_t e = st->events[i].events;
         int mask = 0;

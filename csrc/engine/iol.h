@@ -120,4 +120,12 @@ int64_t iol_clock_wall_ns(void);
 /* Set close-on-exec and non-blocking on an fd the engine creates. */
 int iol_fd_set_cloexec_nonblock(int fd);
 
+/* For backends.  A timeout in nanoseconds as whole milliseconds: -1 for
+ * no limit, rounded up so a wait never ends before its deadline, capped
+ * at INT_MAX. */
+int iol_timeout_ms(int64_t timeout_ns);
+/* Grow an fd -> index map so that (*map)[fd] exists; new entries are -1.
+ * -1 with ENOMEM leaves the map as it was. */
+int iol_fdmap_reserve(int **map, int *len, int fd);
+
 #endif /* IOL_H */

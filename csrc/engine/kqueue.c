@@ -85,33 +85,6 @@ kqueue_destroy_state(void *state)
     free(st);
 }
 
-/* Make slot[fd] exist, so wait() can merge this fd's kevents in O(1). */
-static int
-kqueue_reserve_slot(kqueue_state *st, int fd)
-{
-    if (fd < st->nslot) {
-        return 0;
-    }
-    size_t n = st->nslot ? (size_t)st->nslot : 64;
-    while (n <= (size_t)fd) {
-        n *= 2;
-    }
-    if (n > INT_MAX) {
-        n = (size_t)fd + 1;
-    }
-    int *slot = realloc(st->slot, n * sizeof(*slot));
-    if (slot == NULL) {
-        errno = ENOMEM;
-        return -1;
-    }
-    for (size_t i = (size_t)st->nslot; i < n; i++) {
-        slot[i] = -1;
-    }
-    st->slot = slot;
-    st->nslot = (int)n;
-    return 0;
-}
-
 /* Delete the filters in `mask`, each on its own so one already gone does
  * not stop the other.  ENOENT and EBADF mean "gone already". */
 static int
@@ -150,7 +123,8 @@ kqueue_set(void *state, int fd, int oldmask, int newmask)
     }
     int want = newmask & (IOL_READ | IOL_WRITE);
     int had = oldmask & (IOL_READ | IOL_WRITE);
-    if (want != 0 && kqueue_reserve_slot(st, fd) < 0) {
+    /* slot[fd] lets wait() merge this fd's kevents in O(1). */
+    if (want != 0 && iol_fdmap_reserve(&st->slot, &st->nslot, fd) < 0) {
         return -1;
     }
     struct kevent ch[2];

@@ -59,24 +59,8 @@ poll_destroy_state(void *state)
 static int
 poll_reserve(poll_state *st, int fd)
 {
-    if (fd >= st->nslot) {
-        size_t n = st->nslot ? (size_t)st->nslot : 64;
-        while (n <= (size_t)fd) {
-            n *= 2;
-        }
-        if (n > INT_MAX) {
-            n = (size_t)fd + 1;
-        }
-        int *slot = realloc(st->slot, n * sizeof(*slot));
-        if (slot == NULL) {
-            errno = ENOMEM;
-            return -1;
-        }
-        for (size_t i = (size_t)st->nslot; i < n; i++) {
-            slot[i] = -1;
-        }
-        st->slot = slot;
-        st->nslot = (int)n;
+    if (iol_fdmap_reserve(&st->slot, &st->nslot, fd) < 0) {
+        return -1;
     }
     if (st->len == st->cap) {
         size_t ncap = st->cap ? 2 * (size_t)st->cap : 64;
@@ -142,20 +126,6 @@ poll_set(void *state, int fd, int oldmask, int newmask)
     return 0;
 }
 
-/* Nanoseconds to poll's milliseconds: -1 for no limit, rounded up so the
- * wait never ends before the deadline, capped at what an int holds. */
-static int
-poll_timeout_ms(int64_t timeout_ns)
-{
-    if (timeout_ns < 0) {
-        return -1;
-    }
-    if (timeout_ns > (int64_t)INT_MAX * 1000000 - 999999) {
-        return INT_MAX;
-    }
-    return (int)((timeout_ns + 999999) / 1000000);
-}
-
 static int
 poll_mask_of(short revents)
 {
@@ -184,7 +154,7 @@ poll_wait_events(void *state, int64_t timeout_ns, iol_event *events,
         errno = EINVAL;
         return -1;
     }
-    int ready = poll(st->pfds, (nfds_t)st->len, poll_timeout_ms(timeout_ns));
+    int ready = poll(st->pfds, (nfds_t)st->len, iol_timeout_ms(timeout_ns));
     if (ready <= 0) {
         return ready;
     }
