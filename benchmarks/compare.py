@@ -1,9 +1,9 @@
-"""Print a markdown table of stock Tornado versus ioloop_c from
-pytest-benchmark JSON files (``--benchmark-json``).
+"""Print a markdown table of ioloop_c versus its anchors (stock Tornado,
+asyncio, uvloop) from pytest-benchmark JSON files (``--benchmark-json``).
 
     python benchmarks/compare.py run1.json [run2.json ...]
 
-For each benchmark and each file, the speedup is the stock median divided
+For each benchmark and each file, the speedup is the anchor's median divided
 by the ioloop_c median of that same run (both were measured side by side,
 one right after the other).  With several files (repeated runs), the table
 shows the median of those per-run ratios, and their range; the per-impl
@@ -18,15 +18,26 @@ import re
 import statistics
 import sys
 
-STOCK = "stock_tornado"
 OURS = "ioloop_c"
+# Anchors in the order their columns appear.
+ANCHORS = ("stock_tornado", "asyncio", "uvloop")
 
-# The issue's targets: ioloop_c's speedup over stock Tornado.
-TARGETS: dict[str, float] = {
-    "add_callback_chain": 5.0,
-    "add_callback_batch": 5.0,
-    "timeout_churn": 5.0,
-    "socketpair_pingpong": 1.5,
+# The issues' targets: ioloop_c's speedup over an anchor, per benchmark.
+TARGETS: dict[tuple[str, str], float] = {
+    ("add_callback_chain", "stock_tornado"): 5.0,
+    ("add_callback_batch", "stock_tornado"): 5.0,
+    ("timeout_churn", "stock_tornado"): 5.0,
+    ("socketpair_pingpong", "stock_tornado"): 1.5,
+    ("aio_call_soon_batch", "asyncio"): 3.5,
+    ("aio_call_soon_batch", "uvloop"): 1.2,
+    ("aio_call_later_cancel", "asyncio"): 3.0,
+    ("aio_call_later_cancel", "uvloop"): 1.5,
+    ("aio_timers_firing", "asyncio"): 3.0,
+    ("aio_timers_firing", "uvloop"): 1.5,
+    ("aio_add_reader_pingpong", "asyncio"): 1.5,
+    ("aio_add_reader_pingpong", "uvloop"): 1.1,
+    ("aio_streams_echo", "asyncio"): 1.0,
+    ("aio_protocol_echo", "asyncio"): 1.0,
 }
 
 _PARAM = re.compile(r"\[.*\]$")
@@ -51,7 +62,7 @@ def load_run(path: str) -> dict[str, dict[str, dict]]:
     run: dict[str, dict[str, dict]] = {}
     for bench in data.get("benchmarks", []):
         impl = _impl(bench)
-        if impl not in (STOCK, OURS):
+        if impl != OURS and impl not in ANCHORS:
             continue
         run.setdefault(_base_name(bench), {})[impl] = {
             "median": bench["stats"]["median"],
@@ -67,45 +78,52 @@ def _fmt_time(seconds: float, ops: int | None) -> str:
     return text
 
 
+def _row(name: str, anchor: str, runs: list, multi: bool) -> list[str] | None:
+    ratios, anchor_t, ours_t, ops = [], [], [], None
+    for run in runs:
+        pair = run.get(name, {})
+        if anchor in pair and OURS in pair:
+            anchor_t.append(pair[anchor]["median"])
+            ours_t.append(pair[OURS]["median"])
+            ratios.append(pair[anchor]["median"] / pair[OURS]["median"])
+            ops = ops or pair[OURS]["ops"] or pair[anchor]["ops"]
+    if not ratios:
+        return None
+    ratio = statistics.median(ratios)
+    target = TARGETS.get((name, anchor))
+    row = [
+        name,
+        anchor,
+        _fmt_time(statistics.median(anchor_t), ops),
+        _fmt_time(statistics.median(ours_t), ops),
+        f"{ratio:.3f}x",
+    ]
+    if multi:
+        row.append(f"{min(ratios):.3f}-{max(ratios):.3f}x ({len(ratios)} runs)")
+    row.append(f">= {target:g}x" if target else "-")
+    row.append(("yes" if ratio >= target else "NO") if target else "-")
+    return row
+
+
 def table(runs: list[dict[str, dict[str, dict]]]) -> str:
+    """One row per (benchmark, anchor): the anchor's and ioloop_c's median
+    times and the speedup anchor / ioloop_c."""
     names: list[str] = []
     for run in runs:
         for name in run:
             if name not in names:
                 names.append(name)
     multi = len(runs) > 1
-    header = ["benchmark", f"{STOCK} median", f"{OURS} median", "speedup"]
+    header = ["benchmark", "anchor", "anchor median", f"{OURS} median", "speedup"]
     if multi:
         header.append("range")
     header += ["target", "met"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name in names:
-        ratios, stock_t, ours_t, ops = [], [], [], None
-        for run in runs:
-            pair = run.get(name, {})
-            if STOCK in pair and OURS in pair:
-                stock_t.append(pair[STOCK]["median"])
-                ours_t.append(pair[OURS]["median"])
-                ratios.append(pair[STOCK]["median"] / pair[OURS]["median"])
-                ops = ops or pair[OURS]["ops"] or pair[STOCK]["ops"]
-        target = TARGETS.get(name)
-        if not ratios:
-            row = [name, "-", "-", "n/a (missing impl)"]
-            row += ["-"] if multi else []
-            row += [f">= {target:g}x" if target else "-", "-"]
-        else:
-            ratio = statistics.median(ratios)
-            row = [
-                name,
-                _fmt_time(statistics.median(stock_t), ops),
-                _fmt_time(statistics.median(ours_t), ops),
-                f"{ratio:.3f}x",
-            ]
-            if multi:
-                row.append(f"{min(ratios):.3f}-{max(ratios):.3f}x ({len(ratios)} runs)")
-            row.append(f">= {target:g}x" if target else "-")
-            row.append(("yes" if ratio >= target else "NO") if target else "-")
-        lines.append("| " + " | ".join(row) + " |")
+        for anchor in ANCHORS:
+            row = _row(name, anchor, runs, multi)
+            if row is not None:
+                lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
@@ -115,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs = [load_run(path) for path in args.json_files]
     if not any(runs):
-        print("no stock_tornado/ioloop_c benchmarks found", file=sys.stderr)
+        print("no benchmarks with ioloop_c and an anchor found", file=sys.stderr)
         return 1
     print(table(runs))
     return 0

@@ -83,29 +83,31 @@ def _collect_garbage() -> None:
     gc.collect()
 
 
-@pytest.fixture
-def run_bench(benchmark: Any, impl: str) -> Callable[..., Any]:
+def measure(benchmark: Any, impl: str, fn: Callable[[], Any], n: int) -> Any:
     """Run ``fn`` (one batch of ``n`` operations) under pytest-benchmark,
-    with a fixed round count so both implementations get the same
+    with a fixed round count so every implementation gets the same
     treatment; returns what the last call of ``fn`` returned.
 
     Each round starts from a full ``gc.collect()`` (untimed), so every
     round pays the collections its own allocations trigger, and not a
     full collection of the test runner's heap that happened to fall due.
 
-    ``n`` is stored in the JSON (``extra_info``) so that ``compare.py``
-    can print the time per operation.
+    ``impl`` and ``n`` are stored in the JSON (``extra_info``) so that
+    ``compare.py`` can pair implementations and print the time per
+    operation.
     """
+    benchmark.extra_info["impl"] = impl
+    benchmark.extra_info["ops"] = n
+    return benchmark.pedantic(
+        fn,
+        setup=_collect_garbage,
+        rounds=ROUNDS,
+        iterations=1,
+        warmup_rounds=WARMUP_ROUNDS,
+    )
 
-    def run(fn: Callable[[], Any], n: int) -> Any:
-        benchmark.extra_info["impl"] = impl
-        benchmark.extra_info["ops"] = n
-        return benchmark.pedantic(
-            fn,
-            setup=_collect_garbage,
-            rounds=ROUNDS,
-            iterations=1,
-            warmup_rounds=WARMUP_ROUNDS,
-        )
 
-    return run
+@pytest.fixture
+def run_bench(benchmark: Any, impl: str) -> Callable[..., Any]:
+    """``measure`` bound to this test's benchmark fixture and loop."""
+    return lambda fn, n: measure(benchmark, impl, fn, n)

@@ -12,20 +12,87 @@
 #include <string.h>
 #include <structmember.h>
 
+/* The freelist for exact type tp, or NULL if tp is another type (a
+ * subclass) or the module is being torn down. */
+static HandleObject **
+handle_freelist(PyTypeObject *tp, int **count)
+{
+    /* Both handle types are the module's own, so their module is at
+     * hand without a lookup (and without raising, as dealloc needs). */
+    if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) ||
+        ((PyHeapTypeObject *)tp)->ht_module == NULL) {
+        return NULL;
+    }
+    iol_modstate *st = PyModule_GetState(((PyHeapTypeObject *)tp)->ht_module);
+    if (st == NULL) {
+        return NULL;
+    }
+    if (tp == st->HandleType) {
+        *count = &st->nfree_handles;
+        return st->free_handles;
+    }
+    if (tp == st->TimerHandleType) {
+        *count = &st->nfree_timers;
+        return st->free_timers;
+    }
+    return NULL;
+}
+
+static HandleObject *
+handle_reuse(PyTypeObject *tp)
+{
+    int *count;
+    HandleObject **list = handle_freelist(tp, &count);
+    if (list == NULL || *count == 0) {
+        return NULL;
+    }
+    HandleObject *h = list[--*count];
+    /* Sets the type (taking a reference to it) and the refcount. */
+    (void)PyObject_Init((PyObject *)h, tp);
+    return h;
+}
+
+void
+iol_handle_freelists_clear(iol_modstate *st)
+{
+    while (st->nfree_handles > 0) {
+        PyObject_GC_Del(st->free_handles[--st->nfree_handles]);
+    }
+    while (st->nfree_timers > 0) {
+        PyObject_GC_Del(st->free_timers[--st->nfree_timers]);
+    }
+}
+
 HandleObject *
 iol_handle_new(PyTypeObject *tp, LoopObject *loop, int kind,
-               PyObject *callback, PyObject *args, PyObject *kwargs,
-               PyObject *context)
+               PyObject *callback, PyObject *const *argv, Py_ssize_t argc,
+               PyObject *kwargs, PyObject *context)
 {
-    HandleObject *h = PyObject_GC_New(HandleObject, tp);
-    if (h == NULL) {
+    PyObject *arg = NULL, *args = NULL;
+    if (argc == 1 && kwargs == NULL) {
+        arg = Py_NewRef(argv[0]);
+    }
+    /* PyObject_Call needs a tuple, even an empty one, beside kwargs. */
+    else if (argc > 0 || kwargs != NULL) {
+        args = PyTuple_New(argc);
+        if (args == NULL) {
+            return NULL;
+        }
+        for (Py_ssize_t i = 0; i < argc; i++) {
+            PyTuple_SET_ITEM(args, i, Py_NewRef(argv[i]));
+        }
+    }
+    HandleObject *h = handle_reuse(tp);
+    if (h == NULL && (h = PyObject_GC_New(HandleObject, tp)) == NULL) {
+        Py_XDECREF(arg);
+        Py_XDECREF(args);
         return NULL;
     }
     Py_INCREF(loop);
     h->loop = loop;
     Py_INCREF(callback);
     h->callback = callback;
-    Py_XINCREF(args);
+    h->arg = arg;
     h->args = args;
     Py_XINCREF(kwargs);
     h->kwargs = kwargs;
@@ -51,6 +118,7 @@ iol_handle_new(PyTypeObject *tp, LoopObject *loop, int kind,
 void
 iol_handle_clear_refs(HandleObject *h)
 {
+    Py_CLEAR(h->arg);
     Py_CLEAR(h->args);
     Py_CLEAR(h->kwargs);
     Py_CLEAR(h->context);
@@ -63,6 +131,7 @@ handle_traverse(HandleObject *h, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(h));
     Py_VISIT(h->loop);
     Py_VISIT(h->callback);
+    Py_VISIT(h->arg);
     Py_VISIT(h->args);
     Py_VISIT(h->kwargs);
     Py_VISIT(h->context);
@@ -88,7 +157,14 @@ handle_dealloc(HandleObject *h)
         PyObject_ClearWeakRefs((PyObject *)h);
     }
     handle_clear(h);
-    tp->tp_free((PyObject *)h);
+    int *count;
+    HandleObject **list = handle_freelist(tp, &count);
+    if (list != NULL && *count < IOL_HANDLE_FREELIST) {
+        list[(*count)++] = h;
+    }
+    else {
+        tp->tp_free((PyObject *)h);
+    }
     Py_DECREF(tp);
 }
 
@@ -103,7 +179,7 @@ handle_report(HandleObject *h, PyObject *callback)
         return -1;
     }
     PyObject *exc = iol_err_fetch();
-    iol_modstate *st = iol_state_of_type(Py_TYPE(h->loop));
+    iol_modstate *st = h->loop->st;
     PyObject *name, *what;
     if (h->kind == IOL_KIND_ASYNCIO) {
         name = st->str_report_handle;
@@ -141,6 +217,7 @@ iol_handle_run(HandleObject *h, int mask)
     /* Hold our own references: the callback may cancel its own handle,
      * which clears these fields. */
     PyObject *callback = Py_NewRef(h->callback);
+    PyObject *arg = Py_XNewRef(h->arg);
     PyObject *args = Py_XNewRef(h->args);
     PyObject *kwargs = Py_XNewRef(h->kwargs);
     PyObject *context = Py_XNewRef(h->context);
@@ -153,13 +230,16 @@ iol_handle_run(HandleObject *h, int mask)
     if (h->kind == IOL_KIND_FD) {
         PyObject *mobj = PyLong_FromLong(mask);
         if (mobj != NULL) {
-            PyObject *argv[2] = {PyTuple_GET_ITEM(args, 0), mobj};
+            PyObject *argv[2] = {arg, mobj};
             res = PyObject_Vectorcall(callback, argv, 2, NULL);
             Py_DECREF(mobj);
         }
     }
     else if (kwargs != NULL) {
         res = PyObject_Call(callback, args, kwargs);
+    }
+    else if (arg != NULL) {
+        res = PyObject_Vectorcall(callback, &arg, 1, NULL);
     }
     else if (args != NULL) {
         res = PyObject_Vectorcall(callback, &PyTuple_GET_ITEM(args, 0),
@@ -179,7 +259,7 @@ iol_handle_run(HandleObject *h, int mask)
     }
     if (res != NULL) {
         if (h->kind == IOL_KIND_TORNADO && res != Py_None) {
-            iol_modstate *st = iol_state_of_type(Py_TYPE(h->loop));
+            iol_modstate *st = h->loop->st;
             PyObject *r2 = PyObject_CallMethodOneArg(
                 (PyObject *)h->loop, st->str_callback_result, res);
             Py_DECREF(res);
@@ -195,6 +275,7 @@ report:
     rc = handle_report(h, callback);
 done:
     Py_DECREF(callback);
+    Py_XDECREF(arg);
     Py_XDECREF(args);
     Py_XDECREF(kwargs);
     Py_XDECREF(context);
@@ -277,6 +358,9 @@ Handle_get_callback(HandleObject *h, void *Py_UNUSED(closure))
 static PyObject *
 Handle_get_args(HandleObject *h, void *Py_UNUSED(closure))
 {
+    if (h->arg != NULL) {
+        return PyTuple_Pack(1, h->arg);
+    }
     if (h->args == NULL) {
         if (h->callback == NULL) {
             Py_RETURN_NONE;

@@ -26,12 +26,20 @@ enum {
 };
 
 typedef struct LoopObject LoopObject;
+typedef struct iol_modstate iol_modstate;
+
+/* Handles kept per freelist (each one under 100 bytes). */
+#define IOL_HANDLE_FREELIST 256
 
 typedef struct {
     PyObject_HEAD
     LoopObject *loop;
     PyObject *callback;
-    PyObject *args;    /* tuple, or NULL for no arguments */
+    /* The arguments: a lone positional argument without keywords is kept
+     * in `arg` (most callbacks take one: a future, a fileobj), saving a
+     * tuple per call; otherwise `args` is a tuple, or both are NULL. */
+    PyObject *arg;
+    PyObject *args;
     PyObject *kwargs;  /* dict, or NULL */
     PyObject *context; /* contextvars.Context, or NULL */
     PyObject *source_tb; /* asyncio debug mode's _source_traceback */
@@ -106,11 +114,12 @@ struct LoopObject {
     unsigned long thread_id;
     pid_t pid;
     iol_stats stats;
+    iol_modstate *st;        /* the module's state, looked up once */
     PyObject *slowest_repr;  /* repr of the slowest handle so far */
     int64_t slow_ns;         /* report callbacks this slow; <0: off */
 };
 
-typedef struct {
+struct iol_modstate {
     PyTypeObject *LoopType;
     PyTypeObject *HandleType;
     PyTypeObject *TimerHandleType;
@@ -120,7 +129,15 @@ typedef struct {
     PyObject *str_total_seconds;
     PyObject *str_report_slow; /* "_report_slow_callback" */
     PyObject *str_close;
-} iol_modstate;
+    /* Freed handles (exact HandleType and TimerHandleType), kept for
+     * reuse as uvloop and CPython's own freelists do: a reused handle
+     * costs no allocation and does not count towards the next garbage
+     * collection.  Untracked, refcount zero, references cleared. */
+    HandleObject *free_handles[IOL_HANDLE_FREELIST];
+    int nfree_handles;
+    HandleObject *free_timers[IOL_HANDLE_FREELIST];
+    int nfree_timers;
+};
 
 /* Take the raised exception as one object (traceback attached), or NULL
  * if none is set; and put one back.  PyErr_GetRaisedException() does this
@@ -173,9 +190,11 @@ iol_modstate *iol_state_of_type(PyTypeObject *tp);
 /* handle.c */
 extern PyType_Spec iol_handle_spec;
 extern PyType_Spec iol_timer_handle_spec;
+void iol_handle_freelists_clear(iol_modstate *st);
 HandleObject *iol_handle_new(PyTypeObject *tp, LoopObject *loop, int kind,
-                             PyObject *callback, PyObject *args,
-                             PyObject *kwargs, PyObject *context);
+                             PyObject *callback, PyObject *const *argv,
+                             Py_ssize_t argc, PyObject *kwargs,
+                             PyObject *context);
 void iol_handle_clear_refs(HandleObject *h);
 void iol_handle_cancel(HandleObject *h);
 

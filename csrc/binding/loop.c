@@ -210,10 +210,15 @@ static PyObject *
 Loop_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
          PyObject *Py_UNUSED(kwds))
 {
+    iol_modstate *st = iol_state_of_type(type);
+    if (st == NULL) {
+        return NULL;
+    }
     LoopObject *self = (LoopObject *)type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;
     }
+    self->st = st;
     self->waker.rfd = -1;
     self->waker.wfd = -1;
     self->slow_ns = -1;
@@ -231,7 +236,7 @@ Loop_traverse(LoopObject *self, visitproc visit, void *arg)
                                    (self->ready.cap - 1)].handle);
     }
     for (size_t i = 0; i < self->timers.len; i++) {
-        Py_VISIT(timer_of(self->timers.items[i]));
+        Py_VISIT(timer_of(self->timers.items[i].timer));
     }
     Py_VISIT(self->slowest_repr);
     return iol_fd_traverse(self, visit, arg);
@@ -348,7 +353,7 @@ loop_note_slow(LoopObject *self, HandleObject *h, int64_t took)
     if (self->slow_ns < 0 || took < self->slow_ns) {
         return 0;
     }
-    iol_modstate *st = iol_state_of_type(Py_TYPE(self));
+    iol_modstate *st = self->st;
     PyObject *secs = PyFloat_FromDouble((double)took / 1e9);
     PyObject *res = NULL;
     if (secs != NULL) {

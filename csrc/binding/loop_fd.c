@@ -161,18 +161,13 @@ Loop_add_handler(LoopObject *self, PyObject *const *args, Py_ssize_t nargs)
                      fd);
         return NULL;
     }
-    PyObject *hargs = PyTuple_Pack(1, fileobj);
-    if (hargs == NULL) {
-        return NULL;
-    }
     PyObject *ctx = PyContext_CopyCurrent();
-    iol_modstate *st = iol_state_of_type(Py_TYPE(self));
+    iol_modstate *st = self->st;
     HandleObject *h = NULL;
     if (ctx != NULL) {
-        h = iol_handle_new(st->HandleType, self, IOL_KIND_FD, handler, hargs,
-                           NULL, ctx);
+        h = iol_handle_new(st->HandleType, self, IOL_KIND_FD, handler,
+                           &fileobj, 1, NULL, ctx);
     }
-    Py_DECREF(hargs);
     Py_XDECREF(ctx);
     if (h == NULL) {
         return NULL;
@@ -243,8 +238,7 @@ fd_of_registered(LoopObject *self, PyObject *obj)
 {
     for (int fd = 0; fd < self->nfds; fd++) {
         HandleObject *h = self->fds[fd].handler;
-        if (h != NULL && h->args != NULL &&
-            PyTuple_GET_ITEM(h->args, 0) == obj) {
+        if (h != NULL && h->arg == obj) {
             return fd;
         }
     }
@@ -286,7 +280,7 @@ Loop_remove_handler(LoopObject *self, PyObject *obj)
         }
         iol_fdslot *s = slot_get(self, fd);
         if (s == NULL || s->handler == NULL ||
-            PyTuple_GET_ITEM(s->handler->args, 0) != obj) {
+            s->handler->arg != obj) {
             fd = fd_of_registered(self, obj);
         }
     }
@@ -333,24 +327,13 @@ add_rw(LoopObject *self, PyObject *const *args, Py_ssize_t nargs, int write)
                      name + 1, cb);
         return NULL;
     }
-    PyObject *cbargs = NULL;
-    if (nargs > 2) {
-        cbargs = PyTuple_New(nargs - 2);
-        if (cbargs == NULL) {
-            return NULL;
-        }
-        for (Py_ssize_t i = 2; i < nargs; i++) {
-            PyTuple_SET_ITEM(cbargs, i - 2, Py_NewRef(args[i]));
-        }
-    }
     PyObject *ctx = PyContext_CopyCurrent();
-    iol_modstate *st = iol_state_of_type(Py_TYPE(self));
+    iol_modstate *st = self->st;
     HandleObject *h = NULL;
     if (ctx != NULL) {
-        h = iol_handle_new(st->HandleType, self, IOL_KIND_ASYNCIO, cb, cbargs,
-                           NULL, ctx);
+        h = iol_handle_new(st->HandleType, self, IOL_KIND_ASYNCIO, cb,
+                           args + 2, nargs - 2, NULL, ctx);
     }
-    Py_XDECREF(cbargs);
     Py_XDECREF(ctx);
     if (h == NULL) {
         return NULL;
@@ -537,8 +520,8 @@ iol_fd_clear_all(LoopObject *self, int close_fds)
         HandleObject *r = take(&self->fds[fd].reader);
         HandleObject *w = take(&self->fds[fd].writer);
         self->fds[fd].tmask = 0;
-        if (h != NULL && close_fds && h->args != NULL) {
-            PyObject *obj = Py_NewRef(PyTuple_GET_ITEM(h->args, 0));
+        if (h != NULL && close_fds && h->arg != NULL) {
+            PyObject *obj = Py_NewRef(h->arg);
             close_fileobj(obj);
             Py_DECREF(obj);
         }

@@ -15,7 +15,8 @@
 /* The parsed form of (fixed..., callback, *args, context=None, **kwargs). */
 typedef struct {
     PyObject *callback;
-    PyObject *args;    /* new reference or NULL */
+    PyObject *const *argv; /* borrowed from the call's own arguments */
+    Py_ssize_t argc;
     PyObject *kwargs;  /* new reference or NULL */
     PyObject *context; /* new reference */
 } call_spec;
@@ -23,7 +24,6 @@ typedef struct {
 static void
 call_spec_clear(call_spec *c)
 {
-    Py_CLEAR(c->args);
     Py_CLEAR(c->kwargs);
     Py_CLEAR(c->context);
 }
@@ -55,7 +55,7 @@ static int
 parse_call(const char *method, PyObject *const *args, Py_ssize_t nargs,
            PyObject *kwnames, Py_ssize_t skip, int tornado, call_spec *c)
 {
-    c->args = c->kwargs = c->context = NULL;
+    c->kwargs = c->context = NULL;
     if (nargs <= skip) {
         PyErr_Format(PyExc_TypeError,
                      "%s() missing required positional argument%s", method,
@@ -74,18 +74,8 @@ parse_call(const char *method, PyObject *const *args, Py_ssize_t nargs,
                      method, c->callback);
         return -1;
     }
-    Py_ssize_t n = nargs - skip - 1;
-    if (n > 0) {
-        c->args = PyTuple_New(n);
-        if (c->args == NULL) {
-            return -1;
-        }
-        for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject *a = args[skip + 1 + i];
-            Py_INCREF(a);
-            PyTuple_SET_ITEM(c->args, i, a);
-        }
-    }
+    c->argv = args + skip + 1;
+    c->argc = nargs - skip - 1;
     Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
     for (Py_ssize_t i = 0; i < nkw; i++) {
         PyObject *key = PyTuple_GET_ITEM(kwnames, i);
@@ -110,12 +100,6 @@ parse_call(const char *method, PyObject *const *args, Py_ssize_t nargs,
             goto fail;
         }
     }
-    /* A Tornado call with keywords needs an args tuple for PyObject_Call. */
-    if (c->kwargs != NULL && c->args == NULL) {
-        if ((c->args = PyTuple_New(0)) == NULL) {
-            goto fail;
-        }
-    }
     if (c->context == NULL && (c->context = PyContext_CopyCurrent()) == NULL) {
         goto fail;
     }
@@ -128,9 +112,10 @@ fail:
 static PyObject *
 schedule_soon(LoopObject *self, int kind, const call_spec *c, int wake)
 {
-    iol_modstate *st = iol_state_of_type(Py_TYPE(self));
+    iol_modstate *st = self->st;
     HandleObject *h = iol_handle_new(st->HandleType, self, kind, c->callback,
-                                     c->args, c->kwargs, c->context);
+                                     c->argv, c->argc, c->kwargs,
+                                     c->context);
     if (h == NULL) {
         return NULL;
     }
@@ -172,10 +157,10 @@ static PyObject *
 schedule_timer(LoopObject *self, int kind, const call_spec *c,
                int64_t when_ns, double when)
 {
-    iol_modstate *st = iol_state_of_type(Py_TYPE(self));
+    iol_modstate *st = self->st;
     HandleObject *h = iol_handle_new(st->TimerHandleType, self, kind,
-                                     c->callback, c->args, c->kwargs,
-                                     c->context);
+                                     c->callback, c->argv, c->argc,
+                                     c->kwargs, c->context);
     if (h == NULL) {
         return NULL;
     }
@@ -258,9 +243,14 @@ call_later_impl(LoopObject *self, const char *method, int kind,
                    kind != IOL_KIND_ASYNCIO, &c) < 0) {
         return NULL;
     }
-    int64_t when_ns = iol_clock_mono_ns() + iol_seconds_to_ns(delay);
-    PyObject *h = schedule_timer(self, kind, &c, when_ns,
-                                 loop_now_seconds(self) + delay);
+    /* One clock read: on the asyncio face time() is this same monotonic
+     * clock; only the wall-clock (Tornado) face needs a second one. */
+    int64_t now_ns = iol_clock_mono_ns();
+    double now = self->wall_clock ? loop_now_seconds(self)
+                                  : (double)now_ns / 1e9;
+    PyObject *h = schedule_timer(self, kind, &c,
+                                 now_ns + iol_seconds_to_ns(delay),
+                                 now + delay);
     call_spec_clear(&c);
     return h;
 }
@@ -405,7 +395,7 @@ add_timeout_impl(LoopObject *self, int wall, PyObject *const *args,
         return call_at_impl(self, "add_timeout", IOL_KIND_TORNADO, wall, args,
                             nargs, kwnames);
     }
-    iol_modstate *st = iol_state_of_type(Py_TYPE(self));
+    iol_modstate *st = self->st;
     PyObject *meth = PyObject_GetAttr(deadline, st->str_total_seconds);
     if (meth == NULL) {
         if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
@@ -455,7 +445,7 @@ Loop_add_timeout_wall(LoopObject *self, PyObject *const *args,
 PyObject *
 Loop_remove_timeout(LoopObject *self, PyObject *handle)
 {
-    iol_modstate *st = iol_state_of_type(Py_TYPE(self));
+    iol_modstate *st = self->st;
     if (PyObject_TypeCheck(handle, st->HandleType)) {
         iol_handle_cancel((HandleObject *)handle);
         Py_RETURN_NONE;

@@ -114,6 +114,7 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->str_total_seconds);
     Py_CLEAR(st->str_report_slow);
     Py_CLEAR(st->str_close);
+    iol_handle_freelists_clear(st);
     return 0;
 }
 

@@ -5,8 +5,10 @@
  * leaves the heap at once in O(log n) and no cancelled garbage piles up.
  * `seq` comes from a counter at push time, so timers with equal deadlines
  * come out in the order they were added (libuv's start_id).  The heap
- * holds pointers only: timers are owned by the caller, and the array is
- * the one allocation, made ahead of time by iol_heap_reserve().
+ * holds pointers, not timers: timers are owned by the caller, and the array is
+ * the one allocation, made ahead of time by iol_heap_reserve().  Each slot
+ * carries a copy of its timer's key, so sifting compares within the
+ * array instead of chasing a pointer per comparison.
  */
 #include "iol.h"
 
@@ -16,7 +18,7 @@
 #include <string.h>
 
 static inline int
-timer_less(const iol_timer *a, const iol_timer *b)
+slot_less(const iol_heap_slot *a, const iol_heap_slot *b)
 {
     return a->when < b->when || (a->when == b->when && a->seq < b->seq);
 }
@@ -24,49 +26,49 @@ timer_less(const iol_timer *a, const iol_timer *b)
 /* Every write into the array goes through here, so no timer's index can
  * go stale. */
 static inline void
-heap_place(iol_heap *heap, size_t i, iol_timer *timer)
+heap_place(iol_heap *heap, size_t i, iol_heap_slot slot)
 {
-    heap->items[i] = timer;
-    timer->index = i;
+    heap->items[i] = slot;
+    slot.timer->index = i;
 }
 
-/* Move the timer at slot i towards the root; return its final slot. */
+/* Move the slot at i towards the root; return its final position. */
 static size_t
 heap_sift_up(iol_heap *heap, size_t i)
 {
-    iol_timer *timer = heap->items[i];
+    iol_heap_slot slot = heap->items[i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (!timer_less(timer, heap->items[parent])) {
+        if (!slot_less(&slot, &heap->items[parent])) {
             break;
         }
         heap_place(heap, i, heap->items[parent]);
         i = parent;
     }
-    heap_place(heap, i, timer);
+    heap_place(heap, i, slot);
     return i;
 }
 
 static void
 heap_sift_down(iol_heap *heap, size_t i)
 {
-    iol_timer *timer = heap->items[i];
+    iol_heap_slot slot = heap->items[i];
     for (;;) {
         size_t child = 2 * i + 1;
         if (child >= heap->len) {
             break;
         }
         if (child + 1 < heap->len &&
-            timer_less(heap->items[child + 1], heap->items[child])) {
+            slot_less(&heap->items[child + 1], &heap->items[child])) {
             child++;
         }
-        if (!timer_less(heap->items[child], timer)) {
+        if (!slot_less(&heap->items[child], &slot)) {
             break;
         }
         heap_place(heap, i, heap->items[child]);
         i = child;
     }
-    heap_place(heap, i, timer);
+    heap_place(heap, i, slot);
 }
 
 void
@@ -96,7 +98,7 @@ iol_heap_reserve(iol_heap *heap)
         errno = ENOMEM;
         return -1;
     }
-    iol_timer **items = realloc(heap->items, ncap * sizeof(*items));
+    iol_heap_slot *items = realloc(heap->items, ncap * sizeof(*items));
     if (items == NULL) {
         errno = ENOMEM;
         return -1;
@@ -115,7 +117,8 @@ iol_heap_push(iol_heap *heap, iol_timer *timer)
         return -1;
     }
     timer->seq = heap->next_seq++;
-    heap_place(heap, heap->len++, timer);
+    iol_heap_slot slot = {timer->when, timer->seq, timer};
+    heap_place(heap, heap->len++, slot);
     (void)heap_sift_up(heap, heap->len - 1);
     return 0;
 }
@@ -126,7 +129,7 @@ iol_heap_remove(iol_heap *heap, iol_timer *timer)
     size_t i = timer->index;
     /* Not in this heap (never pushed, already removed, or a stale index):
      * nothing to do, and nothing of another timer's to overwrite. */
-    if (i >= heap->len || heap->items[i] != timer) {
+    if (i >= heap->len || heap->items[i].timer != timer) {
         return;
     }
     heap->len--;

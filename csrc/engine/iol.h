@@ -77,8 +77,17 @@ typedef struct iol_timer {
     size_t index;
 } iol_timer;
 
+/* One heap slot: the timer and a copy of its key, so that sifting
+ * compares within the array and only writes through to the timers it
+ * moves (their index). */
+typedef struct iol_heap_slot {
+    int64_t when;
+    uint64_t seq;
+    iol_timer *timer;
+} iol_heap_slot;
+
 typedef struct iol_heap {
-    iol_timer **items;
+    iol_heap_slot *items;
     size_t len;
     size_t cap;
     uint64_t next_seq;
@@ -93,7 +102,7 @@ void iol_heap_remove(iol_heap *heap, iol_timer *timer);
 static inline iol_timer *
 iol_heap_peek(const iol_heap *heap)
 {
-    return heap->len ? heap->items[0] : NULL;
+    return heap->len ? heap->items[0].timer : NULL;
 }
 iol_timer *iol_heap_pop(iol_heap *heap);
 

@@ -80,12 +80,15 @@ static int
 heap_consistent(const iol_heap *h)
 {
     for (size_t i = 0; i < h->len; i++) {
-        const iol_timer *c = h->items[i];
+        const iol_timer *c = h->items[i].timer;
         if (c->index != i) {
             return 0;
         }
         if (i > 0) {
-            const iol_timer *p = h->items[(i - 1) / 2];
+            const iol_timer *p = h->items[(i - 1) / 2].timer;
+            if (h->items[i].when != c->when || h->items[i].seq != c->seq) {
+                return 0;
+            }
             if (c->when < p->when || (c->when == p->when && c->seq < p->seq)) {
                 return 0;
             }
@@ -93,7 +96,7 @@ heap_consistent(const iol_heap *h)
     }
     for (int i = 0; i < POOL; i++) {
         if (live[i] ? timers[i].index >= h->len ||
-                          h->items[timers[i].index] != &timers[i]
+                          h->items[timers[i].index].timer != &timers[i]
                     : timers[i].index != IOL_NO_INDEX) {
             return 0;
         }
@@ -154,7 +157,7 @@ test_basics(void)
     /* A stale index naming another timer's slot must not evict it. */
     stray.index = 0;
     iol_heap_remove(&h, &stray);
-    CHECK(h.len == 66 && h.items[0] == &t[1]);
+    CHECK(h.len == 66 && h.items[0].timer == &t[1]);
 
     /* A popped timer pushed again goes behind its equals. */
     iol_timer *first = iol_heap_pop(&h);
