@@ -20,7 +20,7 @@ import sys
 
 OURS = "ioloop_c"
 # Anchors in the order their columns appear.
-ANCHORS = ("stock_tornado", "asyncio", "uvloop")
+ANCHORS = ("stock_tornado", "asyncio", "uvloop", "timing_off")
 
 # The issues' targets: ioloop_c's speedup over an anchor, per benchmark.
 TARGETS: dict[tuple[str, str], float] = {
@@ -38,6 +38,9 @@ TARGETS: dict[tuple[str, str], float] = {
     ("aio_add_reader_pingpong", "uvloop"): 1.1,
     ("aio_streams_echo", "asyncio"): 1.0,
     ("aio_protocol_echo", "asyncio"): 1.0,
+    # Callback timing and the detector on cost under 3%.
+    ("stats_call_soon_batch", "timing_off"): 0.97,
+    ("stats_call_soon_chain", "timing_off"): 0.97,
 }
 
 _PARAM = re.compile(r"\[.*\]$")

@@ -3,6 +3,10 @@
     python benchmarks/http_bench.py [--duration 5] [--runs 5] [--connections 50]
                                     [--loops stock,uvloop,ioloop_c] [--processes 1]
 
+`--loops` also takes `ioloop_c-off`: ioloop_c with per-callback timing and
+the slow-callback detector off (the app runs ioloop_c with the detector on
+at 0.1 s), to measure what they cost.
+
 Each loop serves examples/app.py (the same Tornado application) in its own
 process on loopback; wrk (Debian package `wrk`) loads `/` with one thread
 (the machine has two cores: one for the server, one for wrk).  Runs
@@ -37,9 +41,12 @@ def free_port() -> int:
 
 
 def start_server(loop: str, port: int, processes: int) -> subprocess.Popen:
+    # "ioloop_c-off": ioloop_c with per-callback timing (and so the
+    # slow-callback detector) turned off, to measure what they cost.
+    flags = ["--no-callback-timing"] if loop.endswith("-off") else []
     proc = subprocess.Popen(
-        [sys.executable, APP, "--loop", loop, "--port", str(port),
-         "--processes", str(processes)],
+        [sys.executable, APP, "--loop", loop.removesuffix("-off"), "--port", str(port),
+         "--processes", str(processes), *flags],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd="/",
         start_new_session=True,
     )

@@ -100,28 +100,29 @@ def test_call_soon_batch(aloop: Any, arun_bench: Any) -> None:
     assert arun_bench(one_round, n) == n * (n - 1) // 2
 
 
+def call_soon_chain_round(aloop: Any, n: int) -> int:
+    """One round of the chain: a callback re-schedules itself with
+    call_soon until it ran n times; returns the count."""
+    count = 0
+
+    def cb() -> None:
+        nonlocal count
+        count += 1
+        if count < n:
+            aloop.call_soon(cb)
+        else:
+            aloop.stop()
+
+    aloop.call_soon(cb)
+    aloop.run_forever()
+    return count
+
+
 @pytest.mark.benchmark(group="aio_call_soon_chain")
 def test_call_soon_chain(aloop: Any, arun_bench: Any) -> None:
     """A callback that re-schedules itself with call_soon until it ran N
     times: one callback per loop iteration."""
-    n = N
-
-    def one_round() -> int:
-        count = 0
-
-        def cb() -> None:
-            nonlocal count
-            count += 1
-            if count < n:
-                aloop.call_soon(cb)
-            else:
-                aloop.stop()
-
-        aloop.call_soon(cb)
-        aloop.run_forever()
-        return count
-
-    assert arun_bench(one_round, n) == n
+    assert arun_bench(lambda: call_soon_chain_round(aloop, N), N) == N
 
 
 # ---------------------------------------------------------------------------

@@ -96,7 +96,8 @@ def make_app() -> tornado.web.Application:
     )
 
 
-async def serve(sockets: list, announce: bool) -> None:
+async def serve(sockets: list, announce: bool, slow_callback: float = 0.0,
+                callback_timing: bool = True) -> None:
     app = make_app()
     server = tornado.httpserver.HTTPServer(app, xheaders=True)
     server.add_sockets(sockets)
@@ -108,6 +109,13 @@ async def serve(sockets: list, announce: bool) -> None:
     periodic = tornado.ioloop.PeriodicCallback(heartbeat, 1000)
     periodic.start()
     loop = asyncio.get_running_loop()
+    if hasattr(loop, "set_slow_callback_threshold"):
+        # ioloop_c: warn (logger "ioloop_c") about any callback that holds
+        # the loop this long; /debug/loop shows the slowest so far.
+        if not callback_timing:
+            loop.set_callback_timing(False)
+        elif slow_callback > 0:
+            loop.set_slow_callback_threshold(slow_callback)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -141,6 +149,10 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--reuse-port", action="store_true")
     parser.add_argument("--loop", default="ioloop_c")
+    parser.add_argument("--slow-callback", type=float, default=0.1, metavar="SECONDS",
+                        help="ioloop_c: log callbacks that hold the loop this long (0: off)")
+    parser.add_argument("--no-callback-timing", action="store_true",
+                        help="ioloop_c: do not time each callback (no slow-callback reports)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(message)s")
     logging.getLogger("tornado.access").setLevel(logging.WARNING)
@@ -157,7 +169,8 @@ def main() -> None:
                                                reuse_port=args.reuse_port)
     # Each process (each child after a fork) makes its own fresh loop here.
     try:
-        asyncio.run(serve(sockets, announce=True))
+        asyncio.run(serve(sockets, announce=True, slow_callback=args.slow_callback,
+                          callback_timing=not args.no_callback_timing))
     except KeyboardInterrupt:
         pass
 

@@ -208,6 +208,19 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
         self._user_slow_threshold = seconds is not None
         self._set_slow_threshold(seconds)
 
+    def set_callback_timing(self, enabled: bool) -> None:
+        """Time every callback (the default) or only each batch of them.
+
+        Timing costs one clock read per callback and feeds ``stats()``'s
+        ``slowest_callback`` figures and the slow-callback detector.  Off,
+        ``stats()`` still counts everything and splits time between waiting
+        and running, but records no slowest callback, and nothing is
+        reported as slow.  Setting a threshold turns timing back on."""
+        if not enabled:
+            self._set_slow_threshold(None)
+            self._user_slow_threshold = False
+        self._set_timing(bool(enabled))
+
     def _report_slow_callback(self, handle: Any, duration: float) -> None:
         if not self._user_slow_threshold:
             # asyncio's debug mode, in asyncio's words.

@@ -24,7 +24,7 @@ no wall-clock conversion in Python.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Callable, Dict, Optional
 
 from tornado import ioloop as _tioloop
 from tornado.platform import asyncio as _tasyncio
@@ -87,6 +87,31 @@ class _NativeMixin:
         self.closing = True
         _tioloop.IOLoop._ioloop_for_asyncio.pop(native, None)
         native._close_with(all_fds)
+
+    # Seeing inside: the native loop's statistics and slow-callback
+    # detector, from the Tornado object (``IOLoop.current().stats()``).
+    def stats(self) -> Dict[str, Any]:
+        """The native loop's counters; see :meth:`ioloop_c.Loop.stats`."""
+        return self._require_native().stats()
+
+    def set_slow_callback_threshold(
+        self,
+        seconds: Optional[float],
+        report: Optional[Callable[[Any, float], Any]] = None,
+    ) -> None:
+        """See :meth:`ioloop_c.Loop.set_slow_callback_threshold`."""
+        self._require_native().set_slow_callback_threshold(seconds, report)
+
+    def set_callback_timing(self, enabled: bool) -> None:
+        """See :meth:`ioloop_c.Loop.set_callback_timing`."""
+        self._require_native().set_callback_timing(enabled)
+
+    def _require_native(self) -> Loop:
+        if self._native is None:
+            raise TypeError(
+                "this IOLoop runs on %r, not on an ioloop_c loop" % (self.asyncio_loop,)
+            )
+        return self._native
 
 
 class IOLoop(_NativeMixin, _tasyncio.AsyncIOLoop):

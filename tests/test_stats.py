@@ -74,3 +74,93 @@ def test_slow_callback_custom_report_and_off(loop):
     loop.add_callback(loop.stop)
     loop.start()
     assert len(got) == 1
+
+
+def test_timing_off_keeps_counts_drops_slowest(loop):
+    assert loop.stats()["callback_timing"] is True
+    loop.set_callback_timing(False)
+    assert loop.stats()["callback_timing"] is False
+    before = loop.stats()
+    loop.add_callback(time.sleep, 0.03)
+    loop.add_callback(loop.stop)
+    loop.start()
+    s = loop.stats()
+    assert s["callbacks"] - before["callbacks"] == 2
+    # The batch's time is still counted as running, not waiting ...
+    assert s["run_seconds"] - before["run_seconds"] >= 0.025
+    # ... but no callback is timed on its own.
+    assert s["slowest_callback"] is None
+    assert s["slowest_callback_seconds"] == 0.0
+
+
+def test_threshold_turns_timing_back_on(loop):
+    got = []
+    loop.set_callback_timing(False)
+    loop.set_slow_callback_threshold(0.02, report=lambda h, d: got.append(d))
+    assert loop.stats()["callback_timing"] is True
+    loop.add_callback(time.sleep, 0.04)
+    loop.add_callback(loop.stop)
+    loop.start()
+    assert len(got) == 1 and got[0] >= 0.02
+    # Turning timing off also turns the detector off.
+    loop.set_callback_timing(False)
+    loop.add_callback(time.sleep, 0.04)
+    loop.add_callback(loop.stop)
+    loop.start()
+    assert len(got) == 1
+
+
+def test_callback_cancelling_itself_is_still_timed(loop):
+    def sluggish_self_cancel():
+        time.sleep(0.03)
+        handle.cancel()
+
+    handle = loop.call_later(0, sluggish_self_cancel)
+    loop.call_later(0.01, loop.stop)
+    loop.start()
+    s = loop.stats()
+    # Its own time, not charged to the stop timer that ran after it.
+    assert s["slowest_callback_seconds"] >= 0.025
+    assert s["slowest_callback"].startswith("<TimerHandle")
+
+
+def test_stats_through_tornado_shim():
+    import ioloop_c.tornado
+
+    io_loop = ioloop_c.tornado.IOLoop(make_current=False)
+    try:
+        got = []
+        io_loop.set_slow_callback_threshold(0.02, report=lambda h, d: got.append(d))
+        io_loop.add_callback(time.sleep, 0.04)
+        io_loop.add_callback(io_loop.stop)
+        io_loop.start()
+        s = io_loop.stats()
+        assert s["callbacks"] >= 2 and s["slowest_callback_seconds"] >= 0.03
+        assert len(got) == 1
+        io_loop.set_callback_timing(False)
+        assert io_loop.stats()["callback_timing"] is False
+    finally:
+        io_loop.close()
+
+
+def test_shim_over_foreign_loop_says_so():
+    import asyncio
+
+    import ioloop_c.tornado
+
+    aloop = asyncio.new_event_loop()
+    asyncio.set_event_loop(aloop)
+    try:
+        wrapper = ioloop_c.tornado.MainLoop()
+        try:
+            try:
+                wrapper.stats()
+            except TypeError as exc:
+                assert "not on an ioloop_c loop" in str(exc)
+            else:
+                raise AssertionError("stats() on a foreign loop did not raise")
+        finally:
+            wrapper.close()
+    finally:
+        asyncio.set_event_loop(None)
+        aloop.close()

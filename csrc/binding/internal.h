@@ -86,7 +86,7 @@ typedef struct {
     uint64_t timers_fired;
     int64_t wait_ns;
     int64_t run_ns;
-    int64_t slowest_ns;
+    int64_t slowest_ticks; /* see iol_ticks() */
 } iol_stats;
 
 struct LoopObject {
@@ -116,7 +116,8 @@ struct LoopObject {
     iol_stats stats;
     iol_modstate *st;        /* the module's state, looked up once */
     PyObject *slowest_repr;  /* repr of the slowest handle so far */
-    int64_t slow_ns;         /* report callbacks this slow; <0: off */
+    int64_t slow_ticks;      /* report callbacks this slow; <0: off */
+    int timing;              /* time each callback (one tick read each) */
 };
 
 struct iol_modstate {

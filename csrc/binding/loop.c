@@ -221,7 +221,8 @@ Loop_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
     self->st = st;
     self->waker.rfd = -1;
     self->waker.wfd = -1;
-    self->slow_ns = -1;
+    self->slow_ticks = -1;
+    self->timing = 1;
     self->closed = 1; /* until __init__ succeeds */
     iol_heap_init(&self->timers);
     return (PyObject *)self;
@@ -334,27 +335,27 @@ loop_wait(LoopObject *self)
     }
 }
 
-/* A callback took `took` ns: remember it if it is the slowest so far, and
- * report it if it crossed the threshold.  Rare, so Python calls are fine;
- * the reporter's own time is not charged to the next callback. */
+/* A callback took `took` ticks: remember it if it is the slowest so far,
+ * and report it if it crossed the threshold.  Rare, so Python calls are
+ * fine; the reporter's own time is not charged to the next callback. */
 static int
 loop_note_slow(LoopObject *self, HandleObject *h, int64_t took)
 {
-    if (took > self->stats.slowest_ns) {
+    if (took > self->stats.slowest_ticks) {
         PyObject *r = PyObject_Repr((PyObject *)h);
         if (r == NULL) {
             PyErr_Clear();
         }
         else {
-            self->stats.slowest_ns = took;
+            self->stats.slowest_ticks = took;
             Py_XSETREF(self->slowest_repr, r);
         }
     }
-    if (self->slow_ns < 0 || took < self->slow_ns) {
+    if (self->slow_ticks < 0 || took < self->slow_ticks) {
         return 0;
     }
     iol_modstate *st = self->st;
-    PyObject *secs = PyFloat_FromDouble((double)took / 1e9);
+    PyObject *secs = PyFloat_FromDouble((double)iol_ticks_to_ns(took) / 1e9);
     PyObject *res = NULL;
     if (secs != NULL) {
         res = PyObject_CallMethodObjArgs((PyObject *)self, st->str_report_slow,
@@ -416,33 +417,46 @@ loop_tick(LoopObject *self)
         Py_DECREF(th);
         self->stats.timers_fired++;
     }
-    /* Run exactly what is queued now; what these add waits a tick.  One
-     * clock read per callback times it: the end of one is the start of
-     * the next. */
+    /* Run exactly what is queued now; what these add waits a tick.  With
+     * timing on, one tick read per callback times it: the end of one is
+     * the start of the next. */
     size_t count = self->ready.len;
-    int64_t t_prev = self->now;
-    int64_t t_start = t_prev;
+    if (count == 0) {
+        return 0;
+    }
+    int64_t t_start = self->now;
+    int timing = self->timing;
+    int64_t k_start = timing ? iol_ticks() : 0;
+    int64_t k_prev = k_start;
     int rc = 0;
     for (size_t i = 0; i < count && rc == 0; i++) {
         iol_ready_item it = ready_pop(&self->ready);
-        if (!it.handle->cancelled) {
+        /* Read before running: the callback may cancel its own handle. */
+        int ran = !it.handle->cancelled;
+        if (ran) {
             self->stats.callbacks++;
             rc = iol_handle_run(it.handle, it.mask);
-            int64_t t = iol_clock_mono_ns();
-            int64_t took = t - t_prev;
-            t_prev = t;
-            if (took > self->stats.slowest_ns ||
-                (self->slow_ns >= 0 && took >= self->slow_ns)) {
+        }
+        if (timing && ran) {
+            int64_t k = iol_ticks();
+            int64_t took = k - k_prev;
+            k_prev = k;
+            if (took > self->stats.slowest_ticks ||
+                (self->slow_ticks >= 0 && took >= self->slow_ticks)) {
                 if (loop_note_slow(self, it.handle, took) < 0) {
                     rc = -1;
                 }
-                t_prev = iol_clock_mono_ns();
+                k_prev = iol_ticks();
             }
         }
         Py_DECREF(it.handle);
     }
-    self->stats.run_ns += t_prev - t_start;
-    self->now = t_prev;
+    /* With timing on, the last tick reading already says when the batch
+     * ended, which saves a clock reading per tick. */
+    int64_t t_end = timing ? t_start + iol_ticks_to_ns(k_prev - k_start)
+                           : iol_clock_mono_ns();
+    self->stats.run_ns += t_end - t_start;
+    self->now = t_end;
     return rc;
 }
 
@@ -589,7 +603,7 @@ Loop_stats(LoopObject *self, PyObject *Py_UNUSED(ignored))
 {
     const iol_stats *s = &self->stats;
     return Py_BuildValue(
-        "{sKsKsKsKsKsKsnsisdsdsdsO}", "ticks", (unsigned long long)s->ticks,
+        "{sKsKsKsKsKsKsnsisdsdsdsOsO}", "ticks", (unsigned long long)s->ticks,
         "callbacks", (unsigned long long)s->callbacks, "fd_events",
         (unsigned long long)s->fd_events, "timers_scheduled",
         (unsigned long long)s->timers_scheduled, "timers_cancelled",
@@ -598,15 +612,27 @@ Loop_stats(LoopObject *self, PyObject *Py_UNUSED(ignored))
         (Py_ssize_t)self->timers.len, "fds_watched", self->nwatched,
         "wait_seconds", (double)s->wait_ns / 1e9, "run_seconds",
         (double)s->run_ns / 1e9, "slowest_callback_seconds",
-        (double)s->slowest_ns / 1e9, "slowest_callback",
-        self->slowest_repr ? self->slowest_repr : Py_None);
+        (double)iol_ticks_to_ns(s->slowest_ticks) / 1e9, "slowest_callback",
+        self->slowest_repr ? self->slowest_repr : Py_None, "callback_timing",
+        self->timing ? Py_True : Py_False);
+}
+
+static PyObject *
+Loop_set_timing(LoopObject *self, PyObject *arg)
+{
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) {
+        return NULL;
+    }
+    self->timing = on;
+    Py_RETURN_NONE;
 }
 
 static PyObject *
 Loop_set_slow_threshold(LoopObject *self, PyObject *arg)
 {
     if (arg == Py_None) {
-        self->slow_ns = -1;
+        self->slow_ticks = -1;
         Py_RETURN_NONE;
     }
     double secs = PyFloat_AsDouble(arg);
@@ -618,7 +644,8 @@ Loop_set_slow_threshold(LoopObject *self, PyObject *arg)
                         "threshold must be a non-negative number of seconds");
         return NULL;
     }
-    self->slow_ns = iol_seconds_to_ns(secs);
+    self->slow_ticks = iol_ns_to_ticks(iol_seconds_to_ns(secs));
+    self->timing = 1; /* the detector needs every callback timed */
     Py_RETURN_NONE;
 }
 
@@ -674,6 +701,8 @@ static PyMethodDef loop_methods[] = {
      "Counters kept by the loop, as a dict."},
     {"_set_slow_threshold", (PyCFunction)Loop_set_slow_threshold, METH_O,
      "Report callbacks that run at least this many seconds; None: off."},
+    {"_set_timing", (PyCFunction)Loop_set_timing, METH_O,
+     "Time each callback (True, the default) or only each batch."},
     {"call_soon", IOL_FASTCALL_KW(Loop_call_soon),
      METH_FASTCALL | METH_KEYWORDS, "call_soon(callback, *args, context=None)"},
     {"call_soon_threadsafe", IOL_FASTCALL_KW(Loop_call_soon_threadsafe),

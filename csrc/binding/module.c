@@ -52,6 +52,7 @@ static int
 module_exec(PyObject *mod)
 {
     iol_modstate *st = PyModule_GetState(mod);
+    iol_ticks_init();
     st->LoopType = (PyTypeObject *)PyType_FromModuleAndSpec(
         mod, &iol_loop_spec, NULL);
     if (st->LoopType == NULL) {

@@ -2,7 +2,8 @@
 # Build and run the C engine tests.  Each tests/c/test_*.c is a standalone
 # program linked with the engine sources only (no Python); test_waker.c is
 # built a second time with -DIOL_WAKER_PIPE, to test the pipe waker that
-# non-Linux systems use.
+# non-Linux systems use, and test_clock runs a second time with
+# IOLOOP_C_TICKS=clock, to test the tick counter's fallback.
 #
 #   bash tests/c/run.sh [BUILD_DIR]      (default: build/ctests in the repo)
 #
@@ -67,6 +68,10 @@ for name in "${programs[@]}"; do
         failed+=("$name")
     fi
 done
+# The tick counter's fallback (CLOCK_MONOTONIC nanoseconds).
+if [[ " ${programs[*]} " == *" test_clock "* ]] && ! IOLOOP_C_TICKS=clock run test_clock; then
+    failed+=("test_clock (ticks=clock)")
+fi
 
 if [ "${#failed[@]}" -ne 0 ]; then
     echo "C engine tests FAILED: ${failed[*]}" >&2
