@@ -346,7 +346,19 @@ Handle_repr(HandleObject *h)
         Py_DECREF(when);
         return r;
     }
-    return PyUnicode_FromFormat("<%s %R>", name, h->callback);
+    /* A C method (such as asyncio's Task.task_wakeup) shows its object's
+     * repr, which names the task and its coroutine, rather than "object
+     * at 0x...". */
+    PyObject *cb = h->callback;
+    PyObject *self = cb != NULL && PyCFunction_Check(cb)
+                         ? PyCFunction_GET_SELF(cb)
+                         : NULL;
+    if (self != NULL && !PyModule_Check(self)) {
+        return PyUnicode_FromFormat("<%s %s of %R>", name,
+                                    ((PyCFunctionObject *)cb)->m_ml->ml_name,
+                                    self);
+    }
+    return PyUnicode_FromFormat("<%s %R>", name, cb);
 }
 
 static PyObject *

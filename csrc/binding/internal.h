@@ -109,6 +109,7 @@ struct LoopObject {
     int initialized;
     int wall_clock; /* time() and call_at() in time.time() terms */
     int64_t wall_offset; /* wall minus monotonic ns, for wall deadlines */
+    uint64_t wall_checked; /* stats.ticks + 1 when last checked; 0: never */
     volatile int polling;     /* in the kernel, the GIL released */
     volatile int wake_pending;
     unsigned long thread_id;

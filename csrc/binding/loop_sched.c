@@ -194,20 +194,27 @@ schedule_timer(LoopObject *self, int kind, const call_spec *c,
  * between the two clocks that is kept while it stays within a millisecond
  * of the truth: equal wall deadlines must map to equal monotonic ones, or
  * timers added at the same `when` would fire out of the order added.  A
- * real clock step moves the offset. */
+ * real clock step moves the offset.  The check costs three clock reads,
+ * so a running loop makes it once per tick: a step is noticed within a
+ * tick, and a callback adding many timeouts pays for one check. */
 static int64_t
 deadline_at(LoopObject *self, double when, int wall)
 {
     if (!wall) {
         return iol_seconds_to_ns(when);
     }
+    uint64_t tick = self->stats.ticks + 1;
+    if (self->running && self->wall_checked == tick) {
+        return iol_seconds_to_ns(when) - self->wall_offset;
+    }
     /* Read the wall clock between two monotonic readings; if the thread
      * was preempted in between, the sample says nothing about a clock
-     * step, so the kept offset stands. */
+     * step, so the kept offset stands (and the next call looks again). */
     int64_t m0 = iol_clock_mono_ns();
     int64_t wall_ns = iol_clock_wall_ns();
     int64_t m1 = iol_clock_mono_ns();
     if (m1 - m0 < 100000) {
+        self->wall_checked = tick;
         int64_t offset = wall_ns - (m0 + (m1 - m0) / 2);
         int64_t drift = offset - self->wall_offset;
         if (drift > 1000000 || drift < -1000000) {
