@@ -164,3 +164,22 @@ def test_shim_over_foreign_loop_says_so():
     finally:
         asyncio.set_event_loop(None)
         aloop.close()
+
+
+def test_slowest_task_step_names_its_coroutine():
+    import asyncio
+
+    import ioloop_c
+
+    async def hog_the_loop():
+        time.sleep(0.03)
+
+    async def main():
+        await asyncio.get_running_loop().create_task(hog_the_loop())
+        return asyncio.get_running_loop().stats()
+
+    s = ioloop_c.run(main())
+    assert s["slowest_callback_seconds"] >= 0.025
+    # The task's repr, with the coroutine's name, not "object at 0x...".
+    assert "hog_the_loop" in s["slowest_callback"]
+    assert "object at 0x" not in s["slowest_callback"]

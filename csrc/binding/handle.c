@@ -346,17 +346,30 @@ Handle_repr(HandleObject *h)
         Py_DECREF(when);
         return r;
     }
-    /* A C method (such as asyncio's Task.task_wakeup) shows its object's
-     * repr, which names the task and its coroutine, rather than "object
-     * at 0x...". */
+    /* A C method or wrapper (asyncio's Task.task_wakeup, the task step
+     * wrapper) shows the repr of the object it is bound to, which names
+     * the task and its coroutine, rather than "object at 0x...". */
     PyObject *cb = h->callback;
-    PyObject *self = cb != NULL && PyCFunction_Check(cb)
-                         ? PyCFunction_GET_SELF(cb)
-                         : NULL;
-    if (self != NULL && !PyModule_Check(self)) {
-        return PyUnicode_FromFormat("<%s %s of %R>", name,
-                                    ((PyCFunctionObject *)cb)->m_ml->ml_name,
-                                    self);
+    if (cb != NULL && !PyMethod_Check(cb) && !PyFunction_Check(cb)) {
+        PyObject *self = PyObject_GetAttrString(cb, "__self__");
+        if (self == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+                return NULL;
+            }
+            PyErr_Clear();
+        }
+        else if (self != Py_None && !PyModule_Check(self)) {
+            const char *what = PyCFunction_Check(cb)
+                                   ? ((PyCFunctionObject *)cb)->m_ml->ml_name
+                                   : Py_TYPE(cb)->tp_name;
+            PyObject *r =
+                PyUnicode_FromFormat("<%s %s of %R>", name, what, self);
+            Py_DECREF(self);
+            return r;
+        }
+        else {
+            Py_DECREF(self);
+        }
     }
     return PyUnicode_FromFormat("<%s %R>", name, cb);
 }

@@ -7,6 +7,7 @@ ioloop_c, through one of the ways in:
                                                   # Tornado's own AsyncIOLoop
                                                   # over ioloop_c.Loop
     python tests/tornado_suite/run.py stock       # the anchor, no ioloop_c
+    python tests/tornado_suite/run.py uvloop      # the other anchor
 
 Extra arguments go to Tornado's runner (e.g. a test name).
 """
@@ -27,6 +28,10 @@ def main() -> None:
         ioloop_c.install()
     elif way == "policy":
         asyncio.set_event_loop_policy(ioloop_c.EventLoopPolicy())
+    elif way == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     elif way != "stock":
         raise SystemExit(f"unknown way in: {way}")
 
