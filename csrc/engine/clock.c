@@ -65,7 +65,8 @@ kernel_uses_tsc(void)
     char buf[16] = {0};
     ssize_t n = read(fd, buf, sizeof(buf) - 1);
     (void)close(fd);
-    return n >= 3 && strncmp(buf, "tsc", 3) == 0 && (buf[3] == '\n' || buf[3] == 0);
+    return n >= 3 && strncmp(buf, "tsc", 3) == 0 &&
+           (buf[3] == '\n' || buf[3] == 0);
 }
 
 static void
@@ -101,7 +102,8 @@ ticks_calibrate(void)
         ticks = (int64_t)__builtin_ia32_rdtsc();
     } while (ns - ns_origin < 2000000);
     if (ticks > ticks_origin) {
-        ns_per_tick = (double)(ns - ns_origin) / (double)(ticks - ticks_origin);
+        ns_per_tick =
+            (double)(ns - ns_origin) / (double)(ticks - ticks_origin);
     }
 #endif
 }
