@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
+
 /* Event bits: the values of Tornado's IOLoop.READ / WRITE / ERROR, so the
  * binding passes masks through untouched.  ERROR is HUP | ERR. */
 #define IOL_READ 0x001
@@ -121,36 +123,6 @@ int iol_waker_open(iol_waker *waker);
 int iol_waker_signal(iol_waker *waker);
 int iol_waker_drain(iol_waker *waker);
 void iol_waker_close(iol_waker *waker);
-
-/* Clocks, in nanoseconds: monotonic (the loop's own) and wall-clock. */
-int64_t iol_clock_mono_ns(void);
-int64_t iol_clock_wall_ns(void);
-
-/*
- * Ticks: a cheap counter for timing each callback.  On x86-64, where the
- * kernel keeps time with the time-stamp counter (so it is invariant and
- * the same on every core), a tick is a TSC cycle: reading it costs a few
- * nanoseconds and does not stall the pipeline.  Elsewhere, or with
- * IOLOOP_C_TICKS=clock in the environment, ticks are CLOCK_MONOTONIC
- * nanoseconds.  Call iol_ticks_init() once before use (it is idempotent
- * and thread-safe).  The tick/ns ratio is measured on the first
- * conversion, at least 2 ms after init (waiting out the rest if needed).
- */
-void iol_ticks_init(void);
-int64_t iol_ticks_to_ns(int64_t ticks);
-int64_t iol_ns_to_ticks(int64_t ns);
-extern int iol_ticks_are_tsc;
-
-static inline int64_t
-iol_ticks(void)
-{
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (iol_ticks_are_tsc) {
-        return (int64_t)__builtin_ia32_rdtsc();
-    }
-#endif
-    return iol_clock_mono_ns();
-}
 
 /* Set close-on-exec and non-blocking on an fd the engine creates. */
 int iol_fd_set_cloexec_nonblock(int fd);

@@ -1,0 +1,128 @@
+/*
+ * loop.h: the Loop object and the functions its files share (part of
+ * internal.h; include that).
+ */
+#ifndef IOL_LOOP_H
+#define IOL_LOOP_H
+
+/* One queued unit of work: a handle and, for fd handlers, the events. */
+typedef struct {
+    HandleObject *handle;
+    int mask;
+} iol_ready_item;
+
+typedef struct {
+    iol_ready_item *items;
+    size_t head;
+    size_t len;
+    size_t cap; /* a power of two, or 0 */
+} iol_ready;
+
+/* What the loop knows about one fd.  A Tornado handler and asyncio
+ * readers/writers are kept apart; the kernel sees the union. */
+typedef struct {
+    HandleObject *handler; /* Tornado add_handler, or NULL */
+    HandleObject *reader;  /* asyncio add_reader, or NULL */
+    HandleObject *writer;  /* asyncio add_writer, or NULL */
+    int tmask;             /* Tornado interest, READ | WRITE | ERROR */
+    int kmask;             /* what the backend watches: READ | WRITE */
+} iol_fdslot;
+
+typedef struct {
+    uint64_t ticks;
+    uint64_t callbacks;
+    uint64_t fd_events;
+    uint64_t timers_scheduled;
+    uint64_t timers_cancelled;
+    uint64_t timers_fired;
+    int64_t wait_ns;
+    int64_t run_ns;
+    int64_t slowest_ticks; /* see iol_ticks() */
+} iol_stats;
+
+struct LoopObject {
+    PyObject_HEAD
+    PyObject *weakreflist;
+    const iol_backend *backend;
+    void *bstate;
+    iol_waker waker;
+    iol_heap timers;
+    iol_ready ready;
+    iol_fdslot *fds;
+    int nfds; /* slots allocated in fds */
+    int nwatched;
+    iol_event *events;
+    int maxevents;
+    int64_t now; /* cached monotonic ns, refreshed after every wait */
+    int running;
+    int stopping;
+    int closed;
+    int initialized;
+    int wall_clock; /* time() and call_at() in time.time() terms */
+    int64_t wall_offset; /* wall minus monotonic ns, for wall deadlines */
+    uint64_t wall_checked; /* stats.ticks + 1 when last checked; 0: never */
+    volatile int polling;     /* in the kernel, the GIL released */
+    volatile int wake_pending;
+    unsigned long thread_id;
+    pid_t pid;
+    iol_stats stats;
+    iol_modstate *st;        /* the module's state, looked up once */
+    PyObject *slowest_repr;  /* repr of the slowest handle so far */
+    int64_t slow_ticks;      /* report callbacks this slow; <0: off */
+    int timing;              /* time each callback (one tick read each) */
+};
+
+/* loop.c */
+extern PyType_Spec iol_loop_spec;
+int iol_ready_push(iol_ready *q, HandleObject *h, int mask);
+int64_t iol_seconds_to_ns(double s);
+int iol_loop_check_open(LoopObject *self);
+void iol_loop_timer_cancel(LoopObject *self, TimerHandleObject *t);
+
+/* loop_stats.c */
+int iol_loop_note_slow(LoopObject *self, HandleObject *h, int64_t took);
+PyObject *Loop_stats(LoopObject *, PyObject *);
+PyObject *Loop_set_timing(LoopObject *, PyObject *);
+PyObject *Loop_set_slow_threshold(LoopObject *, PyObject *);
+
+/* loop_sched.c: scheduling methods of the Loop type. */
+#define IOL_FASTCALL_KW(f) ((PyCFunction)(void (*)(void))(f))
+PyObject *Loop_call_soon(LoopObject *, PyObject *const *, Py_ssize_t,
+                         PyObject *);
+PyObject *Loop_call_soon_threadsafe(LoopObject *, PyObject *const *,
+                                    Py_ssize_t, PyObject *);
+PyObject *Loop_call_later(LoopObject *, PyObject *const *, Py_ssize_t,
+                          PyObject *);
+PyObject *Loop_call_at(LoopObject *, PyObject *const *, Py_ssize_t,
+                       PyObject *);
+PyObject *Loop_tornado_call_later(LoopObject *, PyObject *const *,
+                                  Py_ssize_t, PyObject *);
+PyObject *Loop_tornado_call_at(LoopObject *, PyObject *const *, Py_ssize_t,
+                               PyObject *);
+PyObject *Loop_add_callback(LoopObject *, PyObject *const *, Py_ssize_t,
+                            PyObject *);
+PyObject *Loop_add_timeout(LoopObject *, PyObject *const *, Py_ssize_t,
+                           PyObject *);
+PyObject *Loop_tornado_call_at_wall(LoopObject *, PyObject *const *,
+                                    Py_ssize_t, PyObject *);
+PyObject *Loop_add_timeout_wall(LoopObject *, PyObject *const *, Py_ssize_t,
+                                PyObject *);
+PyObject *Loop_remove_timeout(LoopObject *, PyObject *);
+
+/* loop_fd.c: fd methods of the Loop type. */
+PyObject *Loop_add_handler(LoopObject *, PyObject *const *, Py_ssize_t);
+PyObject *Loop_update_handler(LoopObject *, PyObject *const *, Py_ssize_t);
+PyObject *Loop_remove_handler(LoopObject *, PyObject *);
+PyObject *Loop_add_reader(LoopObject *, PyObject *const *, Py_ssize_t);
+PyObject *Loop_add_writer(LoopObject *, PyObject *const *, Py_ssize_t);
+PyObject *Loop_remove_reader(LoopObject *, PyObject *);
+PyObject *Loop_remove_writer(LoopObject *, PyObject *);
+PyObject *Loop_fd_info(LoopObject *, PyObject *);
+PyObject *Loop_watched_fds(LoopObject *, PyObject *);
+
+/* loop_fd.c, internal */
+int iol_fd_dispatch(LoopObject *self, const iol_event *ev);
+void iol_fd_clear_all(LoopObject *self, int close_fds);
+int iol_fd_traverse(LoopObject *self, visitproc visit, void *arg);
+
+#endif /* IOL_LOOP_H */
