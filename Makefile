@@ -14,7 +14,8 @@ BUILD_DEPS := scikit-build cmake ninja "setuptools>=64" wheel
 CMAKE_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv install test ctest pytest demo asan valgrind bench bench-quick lint wrk clean \
+.PHONY: venv install test ctest pytest demo asan valgrind bench bench-quick bench-pytest lint wrk clean \
+	tsan soak soak-short refleak \
 	tornado-suite conformance
 
 $(VPY):
@@ -28,7 +29,7 @@ venv: $(VPY)
 install: $(VPY)
 	rm -rf _skbuild
 	CMAKE_ARGS="$(CMAKE_ARGS)" $(VPY) -m pip install -q --no-cache-dir \
-	    --no-build-isolation ".[test]"
+	    --no-build-isolation ".[test,bench]"
 	@# Also place the built module in the source tree, so that `python` run
 	@# from the repository root (where ./ioloop_c shadows the installed
 	@# package) imports the same build.
@@ -67,6 +68,41 @@ asan: $(APY)
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    PYTHONMALLOC=malloc ../$(ASAN_VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
+# The thread tests against a ThreadSanitizer build (.venv-tsan).  CPython is
+# not instrumented, so libtsan is preloaded: its interceptors still see the
+# GIL's pthread mutex and condition variable, which is what orders every
+# access to the loop's state, so no suppressions are needed and any report
+# fails the run.  The tests run at 5% volume (GIL hand-offs are slow here).
+TSAN_VENV ?= .venv-tsan
+TPY := $(TSAN_VENV)/bin/python
+$(TPY):
+	$(PYTHON) -m venv $(TSAN_VENV)
+	$(TPY) -m pip install -q --upgrade pip
+	$(TPY) -m pip install -q $(BUILD_DEPS)
+
+tsan: $(TPY)
+	rm -rf _skbuild
+	CMAKE_ARGS="-DIOLOOP_C_TSAN=ON" $(TPY) -m pip install -q \
+	    --no-cache-dir --no-build-isolation ".[test]"
+	rm -rf _skbuild
+	CFLAGS="-fsanitize=thread" bash tests/c/run.sh build/ctests-tsan
+	cd tests && LD_PRELOAD="$$(gcc -print-file-name=libtsan.so)" IOLOOP_C_STRESS=0.05 \
+	    TSAN_OPTIONS="halt_on_error=1 report_signal_unsafe=0" \
+	    PYTHONMALLOC=malloc ../$(TSAN_VENV)/bin/pytest -q -p no:cacheprovider \
+	    test_threads.py test_thread_stress.py $(PYTEST_ARGS)
+
+# Load and soak tests (marker `soak`); soak-short is CI's scaled-down form.
+soak: install
+	cd tests && ../$(VENV)/bin/pytest -q -p no:cacheprovider -m soak $(PYTEST_ARGS)
+
+soak-short: install
+	cd tests && IOLOOP_C_SOAK=short ../$(VENV)/bin/pytest -q -p no:cacheprovider -m soak \
+	    $(PYTEST_ARGS)
+
+# CPython-style -R 3:3 leak hunt: fd and memory-block counts per repetition.
+refleak: install
+	$(VPY) tools/refleak.py -R 3:3
+
 # Tornado's own test suite on ioloop_c through each way in, and on the
 # stock loop as the anchor.  Fails if any way in fails a test.
 tornado-suite: install
@@ -91,12 +127,19 @@ wrk:
 	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
 	else echo "wrk is missing and we are not root: install Debian's wrk package"; fi
 
+# The whole suite on asyncio, uvloop, stock Tornado and ioloop_c, alternating:
+# benchmarks/results/RESULTS.md and PNG plots.  bench-quick is CI's smoke run
+# (under two minutes, no thresholds); bench-pytest the pytest-benchmark files.
 bench: install wrk
-	$(VPY) -m pip install -q ".[bench]" --no-build-isolation
-	cd benchmarks && ../$(VPY) -m pytest -q --benchmark-only -p no:cacheprovider .
+	$(VPY) benchmarks/run_all.py --out benchmarks/results
 
-bench-quick: install
-	cd benchmarks && BENCH_QUICK=1 ../$(VPY) -m pytest -q --benchmark-only -p no:cacheprovider .
+bench-quick: install wrk
+	$(VPY) benchmarks/run_all.py --quick --out build/bench-quick
+	cd benchmarks && BENCH_QUICK=1 ../$(VPY) -m pytest -q --benchmark-disable \
+	    -p no:cacheprovider .
+
+bench-pytest: install
+	cd benchmarks && ../$(VPY) -m pytest -q --benchmark-only -p no:cacheprovider .
 
 lint: $(VPY)
 	$(VPY) -m pip install -q ruff

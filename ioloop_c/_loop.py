@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import inspect
 import logging
+import signal
 import sys
 import threading
 from asyncio import base_events, events, format_helpers
@@ -77,6 +78,42 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
 
     def _run_once(self) -> None:
         _core.Loop._run_once(self)
+
+    # -- signals: asyncio's handlers, and the user's wakeup fd given back --
+    _user_wakeup_fd: Optional[int] = None
+
+    def add_signal_handler(self, sig: int, callback: Callable[..., Any], *args: Any) -> None:
+        """asyncio's add_signal_handler (SIGCHLD included).  asyncio points
+        the process's wakeup fd at the loop and, once the last handler is
+        removed, sets it to -1; ours remembers the wakeup fd that was in
+        force before and restores it then (and on close)."""
+        first = not self._signal_handlers
+        if first and threading.current_thread() is threading.main_thread():
+            previous = signal.set_wakeup_fd(-1)
+            signal.set_wakeup_fd(previous)
+            self._user_wakeup_fd = previous
+        try:
+            super().add_signal_handler(sig, callback, *args)
+        except BaseException:
+            if first:
+                self._restore_wakeup_fd()
+            raise
+
+    def remove_signal_handler(self, sig: int) -> bool:
+        removed = super().remove_signal_handler(sig)
+        if not self._signal_handlers:
+            self._restore_wakeup_fd()
+        return removed
+
+    def _restore_wakeup_fd(self) -> None:
+        fd, self._user_wakeup_fd = self._user_wakeup_fd, None
+        if fd is not None and fd != -1:
+            try:
+                signal.set_wakeup_fd(fd)
+            except (ValueError, OSError):
+                # Closed meanwhile, or not the main thread: nothing to
+                # give back.
+                pass
 
     def _add_callback(self, handle: "asyncio.Handle") -> None:
         # asyncio's signal delivery queues a ready-made asyncio Handle.

@@ -19,6 +19,17 @@ import pytest
 
 import ioloop_c
 
+# Volume of the thread and stress tests: 1 normally; `make tsan` runs them
+# at a fraction (IOLOOP_C_STRESS=0.05), since every GIL hand-off under an
+# uninstrumented interpreter is slow there and races need no volume.
+STRESS = float(os.environ.get("IOLOOP_C_STRESS", "1"))
+
+
+def scaled(n):
+    """n scaled by IOLOOP_C_STRESS, at least 2."""
+    return max(int(n * STRESS), 2)
+
+
 BACKENDS = ioloop_c.available_backends()
 
 

@@ -10,12 +10,13 @@ import time
 import pytest
 
 import ioloop_c
+from conftest import scaled
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def test_eight_threads_lose_nothing_and_the_loop_stops_after_the_last(loop):
-    n_threads, per_thread = 8, 10_000
+    n_threads, per_thread = 8, scaled(10_000)
     total = n_threads * per_thread
     count = [0]
     after_stop = []
@@ -129,7 +130,7 @@ def test_timer_added_from_thread_through_add_callback(loop):
 
 
 def test_callbacks_from_a_thread_keep_their_order(loop):
-    n = 5000
+    n = scaled(5000)
     out = []
 
     def worker():

@@ -86,6 +86,7 @@ PyObject *Loop_set_timing(LoopObject *, PyObject *);
 PyObject *Loop_set_slow_threshold(LoopObject *, PyObject *);
 
 /* loop_sched.c: scheduling methods of the Loop type. */
+int iol_is_coroutine_like(PyObject *cb);
 #define IOL_FASTCALL_KW(f) ((PyCFunction)(void (*)(void))(f))
 PyObject *Loop_call_soon(LoopObject *, PyObject *const *, Py_ssize_t,
                          PyObject *);

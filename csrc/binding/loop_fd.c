@@ -75,11 +75,14 @@ slot_used(const iol_fdslot *s)
 
 /* Tell the backend about a change of interest.  A registration with no
  * READ or WRITE (Tornado's ERROR only) has nothing to ask the kernel, but
- * the fd is still checked, so a bad one fails here and not later. */
+ * the fd is still checked, so a bad one fails here and not later.
+ * `rearm` asks the kernel again even when nothing changed: when a callback
+ * is replaced, the fd may have been closed and its number reused since it
+ * was registered, and epoll and kqueue forget an fd when it is closed. */
 static int
-apply_kmask(LoopObject *self, int fd, int oldk, int newk)
+apply_kmask(LoopObject *self, int fd, int oldk, int newk, int rearm)
 {
-    if (oldk == newk) {
+    if (oldk == newk && !(rearm && newk != 0)) {
         if (newk == 0 && fcntl(fd, F_GETFD) == -1) {
             PyErr_SetFromErrno(PyExc_OSError);
             return -1;
@@ -120,6 +123,28 @@ fd_of(PyObject *obj)
     return PyObject_AsFileDescriptor(obj);
 }
 
+/* A Tornado event mask: READ | WRITE | ERROR bits only.  A non-integer
+ * is a TypeError; any other integer, however large, a ValueError. */
+static int
+read_mask(PyObject *obj, int *out)
+{
+    int events = iol_long_as_int(obj);
+    if (events == -1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            return -1;
+        }
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "invalid event mask %R", obj);
+        return -1;
+    }
+    if (events & ~(IOL_RW | IOL_ERROR)) {
+        PyErr_Format(PyExc_ValueError, "invalid event mask 0x%x", events);
+        return -1;
+    }
+    *out = events;
+    return 0;
+}
+
 /* Tornado: add_handler(fd_or_fileobj, handler, events). */
 PyObject *
 Loop_add_handler(LoopObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -137,17 +162,20 @@ Loop_add_handler(LoopObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (fd < 0) {
         return NULL;
     }
+    /* A coroutine function would be called and its coroutine dropped,
+     * never run: refuse it rather than lose the handler's work. */
+    if (iol_is_coroutine_like(handler)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "coroutines cannot be used as fd handlers");
+        return NULL;
+    }
     if (!PyCallable_Check(handler)) {
         PyErr_Format(PyExc_TypeError, "handler must be callable, got %R",
                      handler);
         return NULL;
     }
-    int events = iol_long_as_int(args[2]);
-    if (events == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (events & ~(IOL_RW | IOL_ERROR)) {
-        PyErr_Format(PyExc_ValueError, "invalid event mask 0x%x", events);
+    int events;
+    if (read_mask(args[2], &events) < 0) {
         return NULL;
     }
     iol_fdslot *s = slot_get(self, fd);
@@ -182,7 +210,7 @@ Loop_add_handler(LoopObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(h);
         return NULL;
     }
-    if (apply_kmask(self, fd, 0, events & IOL_RW) < 0) {
+    if (apply_kmask(self, fd, 0, events & IOL_RW, 0) < 0) {
         Py_DECREF(h);
         return NULL;
     }
@@ -208,12 +236,8 @@ Loop_update_handler(LoopObject *self, PyObject *const *args,
     if (fd < 0) {
         return NULL;
     }
-    int events = iol_long_as_int(args[1]);
-    if (events == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (events & ~(IOL_RW | IOL_ERROR)) {
-        PyErr_Format(PyExc_ValueError, "invalid event mask 0x%x", events);
+    int events;
+    if (read_mask(args[1], &events) < 0) {
         return NULL;
     }
     iol_fdslot *s = slot_get(self, fd);
@@ -224,7 +248,7 @@ Loop_update_handler(LoopObject *self, PyObject *const *args,
     int oldk = slot_kmask(s);
     int oldt = s->tmask;
     s->tmask = events;
-    if (apply_kmask(self, fd, oldk, slot_kmask(s)) < 0) {
+    if (apply_kmask(self, fd, oldk, slot_kmask(s), 0) < 0) {
         s->tmask = oldt;
         return NULL;
     }
@@ -321,6 +345,11 @@ add_rw(LoopObject *self, PyObject *const *args, Py_ssize_t nargs, int write)
         return NULL;
     }
     PyObject *cb = args[1];
+    if (iol_is_coroutine_like(cb)) {
+        PyErr_Format(PyExc_TypeError, "coroutines cannot be used with %s()",
+                     name + 1);
+        return NULL;
+    }
     if (!PyCallable_Check(cb)) {
         PyErr_Format(PyExc_TypeError,
                      "a callable object was expected by %s(), got %R",
@@ -352,11 +381,11 @@ add_rw(LoopObject *self, PyObject *const *args, Py_ssize_t nargs, int write)
     int was_used = slot_used(s);
     int oldk = slot_kmask(s);
     int newk = oldk | (write ? IOL_WRITE : IOL_READ);
-    if (apply_kmask(self, fd, oldk, newk) < 0) {
+    HandleObject **where = write ? &s->writer : &s->reader;
+    if (apply_kmask(self, fd, oldk, newk, *where != NULL) < 0) {
         Py_DECREF(h);
         return NULL;
     }
-    HandleObject **where = write ? &s->writer : &s->reader;
     HandleObject *old = *where;
     *where = h;
     if (!was_used) {

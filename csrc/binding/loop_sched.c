@@ -32,8 +32,8 @@ call_spec_clear(call_spec *c)
  * call_soon() and friends.  A cheap structural test: functions (and bound
  * methods of functions) whose code has CO_COROUTINE, and coroutine
  * objects. */
-static int
-is_coroutine_like(PyObject *cb)
+int
+iol_is_coroutine_like(PyObject *cb)
 {
     if (PyCoro_CheckExact(cb)) {
         return 1;
@@ -63,7 +63,7 @@ parse_call(const char *method, PyObject *const *args, Py_ssize_t nargs,
         return -1;
     }
     c->callback = args[skip];
-    if (!tornado && is_coroutine_like(c->callback)) {
+    if (!tornado && iol_is_coroutine_like(c->callback)) {
         PyErr_Format(PyExc_TypeError, "coroutines cannot be used with %s()",
                      method);
         return -1;
@@ -81,6 +81,12 @@ parse_call(const char *method, PyObject *const *args, Py_ssize_t nargs,
         PyObject *key = PyTuple_GET_ITEM(kwnames, i);
         PyObject *val = args[nargs + i];
         if (PyUnicode_CompareWithASCIIString(key, "context") == 0) {
+            if (val != Py_None && !PyContext_CheckExact(val)) {
+                PyErr_Format(PyExc_TypeError,
+                             "context must be a contextvars.Context, got %R",
+                             val);
+                goto fail;
+            }
             if (val != Py_None) {
                 Py_INCREF(val);
                 Py_XSETREF(c->context, val);
@@ -457,12 +463,23 @@ Loop_remove_timeout(LoopObject *self, PyObject *handle)
         iol_handle_cancel((HandleObject *)handle);
         Py_RETURN_NONE;
     }
-    if (handle == Py_None) {
-        PyErr_SetString(PyExc_TypeError,
-                        "remove_timeout() expects a handle from add_timeout(),"
-                        " got None");
+    /* Some other cancellable object (e.g. an asyncio TimerHandle). */
+    PyObject *cancel = handle == Py_None
+                           ? NULL
+                           : PyObject_GetAttrString(handle, "cancel");
+    if (cancel == NULL) {
+        if (handle != Py_None &&
+            !PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            return NULL;
+        }
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError,
+                     "remove_timeout() expects a handle from add_timeout(), "
+                     "got %R",
+                     handle);
         return NULL;
     }
-    /* Some other cancellable object (e.g. an asyncio TimerHandle). */
-    return PyObject_CallMethod(handle, "cancel", NULL);
+    PyObject *res = PyObject_CallNoArgs(cancel);
+    Py_DECREF(cancel);
+    return res;
 }

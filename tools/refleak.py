@@ -1,0 +1,87 @@
+"""Leak hunting in the style of CPython's ``-R 3:3``: run test modules
+again and again in one process and watch what each repetition leaves
+behind.
+
+    python tools/refleak.py [-R WARMUP:MEASURED] [pytest args or test files ...]
+
+Each repetition is one in-process pytest run (``pytest.main``).  After
+every run: a full garbage collection, then ``sys.getallocatedblocks()``
+(memory blocks held) and the number of open fds (``/proc/self/fd``).  The
+warm-up repetitions fill caches (imports, interned strings, freelists);
+the measured ones must then stay flat.  A leak shows as growth in *every*
+measured repetition: that fails (exit 1).  With a debug Python
+(``sys.gettotalrefcount``), total references are tracked too.
+
+Default: the behaviour tests of both faces, which cover every C path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS = os.path.join(HERE, "..", "tests")
+DEFAULT = [
+    "test_callbacks.py", "test_timers.py", "test_handlers.py", "test_tick.py",
+    "test_bad_input.py", "test_input_matrix.py", "test_stats.py",
+    "test_asyncio_internals.py", "test_threads.py", "test_periodic.py",
+]
+# Growth per measured repetition below this is noise (pytest's own
+# bookkeeping, logging records); a leak per test case exceeds it quickly.
+BLOCKS_SLACK = 200
+
+
+def snapshot() -> dict[str, int]:
+    gc.collect()
+    gc.collect()
+    snap = {"blocks": sys.getallocatedblocks(), "fds": len(os.listdir("/proc/self/fd"))}
+    if hasattr(sys, "gettotalrefcount"):
+        snap["refs"] = sys.gettotalrefcount()
+    return snap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-R", default="3:3", help="warm-up:measured repetitions")
+    ap.add_argument("targets", nargs="*", help="test files or pytest arguments")
+    args = ap.parse_args(argv)
+    warm, measured = (int(x) for x in args.R.split(":"))
+    os.chdir(TESTS)
+    targets = args.targets or DEFAULT
+    pytest_args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+                   "--benchmark-disable", "-W", "ignore::ResourceWarning", *targets]
+    history = []
+    for rep in range(warm + measured):
+        rc = pytest.main(pytest_args)
+        if rc not in (0, 5):
+            print(f"repetition {rep + 1}: pytest failed ({rc})", file=sys.stderr)
+            return 2
+        history.append(snapshot())
+    deltas = [{k: b[k] - a[k] for k in b} for a, b in zip(history, history[1:])]
+    print("\nrepetition deltas (blocks, fds" + (", refs" if "refs" in history[0] else "") + "):")
+    for i, d in enumerate(deltas, start=2):
+        kind = "warm-up" if i <= warm else "measured"
+        print(f"  {i:2d} ({kind}): " + ", ".join(f"{k} {v:+d}" for k, v in d.items()))
+    tail = deltas[warm - 1:] if warm >= 1 else deltas
+    leaks = []
+    if tail and all(d["fds"] > 0 for d in tail):
+        leaks.append("fds grow on every measured repetition")
+    if tail and all(d["blocks"] > BLOCKS_SLACK for d in tail):
+        leaks.append(f"memory blocks grow by more than {BLOCKS_SLACK} on every measured "
+                     "repetition")
+    if tail and "refs" in tail[0] and all(d["refs"] > 0 for d in tail):
+        leaks.append("total references grow on every measured repetition")
+    if leaks:
+        print("LEAK: " + "; ".join(leaks))
+        return 1
+    print(f"no leak: {measured} measured repetitions flat after {warm} warm-up")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
