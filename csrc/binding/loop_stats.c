@@ -9,8 +9,8 @@
 /* A callback took `took` ticks: remember it if it is the slowest so far,
  * and report it if it crossed the threshold.  Rare, so Python calls are
  * fine; the reporter's own time is not charged to the next callback. */
-int
-iol_loop_note_slow(LoopObject *self, HandleObject *h, int64_t took)
+static int
+note_slow(LoopObject *self, HandleObject *h, int64_t took)
 {
     if (took > self->stats.slowest_ticks) {
         PyObject *r = PyObject_Repr((PyObject *)h);
@@ -43,6 +43,27 @@ iol_loop_note_slow(LoopObject *self, HandleObject *h, int64_t took)
     }
     Py_DECREF(res);
     return 0;
+}
+
+/* Record how long `h` held the loop: the slowest so far, and a report when
+ * over the threshold.  May be called with an exception set (the callback
+ * raised KeyboardInterrupt or SystemExit): that exception is put aside
+ * while the repr and the report run, since neither may run with one
+ * pending, and it wins over any they raise.  Returns -1 with an exception
+ * set, else 0. */
+int
+iol_loop_note_slow(LoopObject *self, HandleObject *h, int64_t took)
+{
+    if (!PyErr_Occurred()) {
+        return note_slow(self, h, took);
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (note_slow(self, h, took) < 0) {
+        PyErr_Clear();
+    }
+    PyErr_Restore(type, value, tb);
+    return -1;
 }
 
 PyObject *
