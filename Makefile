@@ -170,7 +170,7 @@ bench-pytest: install
 
 lint: $(VPY)
 	$(VPY) -m pip install -q ruff
-	$(VENV)/bin/ruff check ioloop_c tests benchmarks examples
+	$(VENV)/bin/ruff check ioloop_c tests benchmarks examples tools
 
 clean:
 	rm -rf _skbuild build dist *.egg-info $(VENV) $(ASAN_VENV) $(TSAN_VENV) $(DBG_VENV)

@@ -31,10 +31,14 @@ from http_bench import free_port, start_server, stop_server  # noqa: E402
 # py-spy frames are "function (file:line)"; a sample belongs to the first
 # bucket whose pattern matches its innermost frame that is not a builtin.
 PY_BUCKETS = [
-    ("loop: asyncio/selectors", re.compile(r"asyncio/(base_events|selector_events|events)\.py|selectors\.py")),
+    ("loop: asyncio/selectors",
+     re.compile(r"asyncio/(base_events|selector_events|events)\.py|selectors\.py")),
     ("loop: ioloop_c", re.compile(r"ioloop_c/")),
-    ("tornado: ioloop/iostream/gen", re.compile(r"tornado/(ioloop|iostream|gen|concurrent|platform/asyncio)\.py")),
-    ("tornado: http server/web", re.compile(r"tornado/(http1connection|httpserver|httputil|web|routing|escape|util|log)\.py")),
+    ("tornado: ioloop/iostream/gen",
+     re.compile(r"tornado/(ioloop|iostream|gen|concurrent|platform/asyncio)\.py")),
+    ("tornado: http server/web",
+     re.compile(r"tornado/(http1connection|httpserver|httputil|web|routing|escape|util"
+                r"|log)\.py")),
     ("asyncio: tasks/futures", re.compile(r"asyncio/(tasks|futures|coroutines)\.py")),
     ("logging", re.compile(r"logging/")),
 ]
@@ -73,10 +77,14 @@ def pyspy_breakdown(pid: int, seconds: float, out_dir: str) -> dict[str, float]:
                    check=True, capture_output=True)
     counts: dict[str, int] = collections.Counter()
     total = 0
-    with open(raw) as f:
+    # One stack per line, "frame;frame;... count".  Frames can hold any
+    # bytes (argument reprs), so read bytes-safe and split on "\n" only.
+    with open(raw, encoding="utf-8", errors="replace", newline="\n") as f:
         for line in f:
-            stack, _, n = line.rstrip().rpartition(" ")
-            n = int(n)
+            stack, _, count = line.rstrip("\n").rpartition(" ")
+            if not count.isdigit():
+                continue
+            n = int(count)
             total += n
             frames = stack.split(";")
             bucket = "application and other"
@@ -111,7 +119,7 @@ def main() -> int:
                             f"http://127.0.0.1:{port}/"], capture_output=True)
             results: dict[str, object] = {}
 
-            def load() -> None:
+            def load(port: int = port, results: dict[str, object] = results) -> None:
                 out = subprocess.run(
                     ["wrk", "-t1", "-c", str(args.connections), "-d", f"{args.duration}s",
                      f"http://127.0.0.1:{port}/"], capture_output=True, text=True).stdout

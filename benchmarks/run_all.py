@@ -661,7 +661,8 @@ def report(data: dict, out_dir: str) -> str:
         res = data["http"]
         conns = sorted({c for v in res.values() for c in v})
         lines += ["## HTTP hello-world (Tornado app, wrk -t1; median req/s)", "",
-                  "| connections | " + " | ".join(res) + " | ioloop_c / stock | ioloop_c / uvloop |",
+                  "| connections | " + " | ".join(res)
+                  + " | ioloop_c / stock | ioloop_c / uvloop |",
                   "|---" * (3 + len(res)) + "|"]
         for c in conns:
             row = [f"{res[k][c]:.0f}" for k in res]

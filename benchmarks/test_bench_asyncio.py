@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from conftest import N, WATCHDOG_SECONDS, measure
+from conftest import WATCHDOG_SECONDS, N, measure
 
 AIMPLS = ("asyncio", "uvloop", "ioloop_c")
 

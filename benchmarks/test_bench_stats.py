@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from test_bench_asyncio import call_soon_chain_round, make_aloop
 
 from conftest import N, measure
-from test_bench_asyncio import call_soon_chain_round, make_aloop
 
 MODES = ("ioloop_c", "timing_off")
 

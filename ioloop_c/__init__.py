@@ -12,7 +12,8 @@ Two faces of one native core:
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Coroutine, List, Optional, TypeVar
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from . import _core
 from ._ioloop import IOLoop, PeriodicCallback
@@ -40,7 +41,7 @@ ERROR: int = _core.ERROR
 _T = TypeVar("_T")
 
 
-def available_backends() -> List[str]:
+def available_backends() -> list[str]:
     """Names of the backends this host can use, best first.
 
     The first is the default; ``IOLoop(backend=...)``, ``Loop(backend=...)``
@@ -74,7 +75,7 @@ def new_event_loop() -> Loop:
     return Loop()
 
 
-def run(main: Coroutine[Any, Any, _T], *, debug: Optional[bool] = None) -> _T:
+def run(main: Coroutine[Any, Any, _T], *, debug: bool | None = None) -> _T:
     """Run a coroutine on a new ioloop_c loop, like :func:`asyncio.run`."""
     with asyncio.Runner(debug=debug, loop_factory=new_event_loop) as runner:
         return runner.run(main)

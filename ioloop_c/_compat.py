@@ -13,7 +13,8 @@ from __future__ import annotations
 import selectors
 import sys
 import weakref
-from typing import Any, Dict, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 if sys.platform == "win32":  # pragma: no cover - POSIX only for now
     raise ImportError("ioloop_c supports POSIX systems only")
@@ -74,7 +75,7 @@ class SelectorView:
     def _loop(self) -> Any:
         return self._loop_ref() if self._loop_ref is not None else None
 
-    def _key(self, fd: int, fileobj: Any) -> Optional[selectors.SelectorKey]:
+    def _key(self, fd: int, fileobj: Any) -> selectors.SelectorKey | None:
         loop = self._loop
         info = loop._fd_info(fd) if loop is not None else None
         if info is None:
@@ -106,7 +107,7 @@ class SelectorView:
         raise RuntimeError("the native loop does not use a selector")
 
 
-def missing_names() -> Dict[str, str]:
+def missing_names() -> dict[str, str]:
     """Names from the lists above that this Python's asyncio lacks."""
     missing = {}
     for name in REPLACED + RELIED_ON:

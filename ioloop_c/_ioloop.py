@@ -16,7 +16,8 @@ import math
 import random
 import threading
 from asyncio import events
-from typing import Any, Awaitable, Callable, Optional, TypeVar, Union
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from . import _core
 from ._loop import Loop, _to_future
@@ -52,7 +53,7 @@ class IOLoop(Loop):
     call_at = _core.Loop._tornado_call_at
 
     def __init__(
-        self, backend: Optional[str] = None, *, make_current: bool = True
+        self, backend: str | None = None, *, make_current: bool = True
     ) -> None:
         super().__init__(backend)
         if make_current:
@@ -60,7 +61,7 @@ class IOLoop(Loop):
 
     # -- current -------------------------------------------------------
     @staticmethod
-    def current(instance: bool = True) -> Optional["IOLoop"]:
+    def current(instance: bool = True) -> IOLoop | None:
         """The IOLoop of this thread: the running one, or the one made
         current; with ``instance`` (the default), one is created if none."""
         running = events._get_running_loop()
@@ -98,7 +99,7 @@ class IOLoop(Loop):
             _current.loop = None
         self._close_with(all_fds)
 
-    def run_sync(self, func: Callable[[], Any], timeout: Optional[float] = None) -> Any:
+    def run_sync(self, func: Callable[[], Any], timeout: float | None = None) -> Any:
         """Start the loop, run ``func`` (a coroutine function, or a plain
         function returning an awaitable or a value), stop when it is done
         and return its result.  After ``timeout`` seconds,
@@ -141,7 +142,7 @@ class IOLoop(Loop):
 
     def add_timeout(  # type: ignore[override]
         self,
-        deadline: Union[float, datetime.timedelta],
+        deadline: float | datetime.timedelta,
         callback: Callable[..., Any],
         *args: Any,
         **kwargs: Any,
@@ -153,7 +154,7 @@ class IOLoop(Loop):
 
     def run_in_executor(  # type: ignore[override]
         self, executor: Any, func: Callable[..., _T], *args: Any
-    ) -> "asyncio.Future[_T]":
+    ) -> asyncio.Future[_T]:
         """Run ``func(*args)`` in ``executor`` (default: a thread pool)."""
         return super().run_in_executor(executor, func, *args)
 
@@ -178,8 +179,8 @@ class PeriodicCallback:
 
     def __init__(
         self,
-        callback: Callable[[], Optional[Awaitable[Any]]],
-        callback_time: Union[float, datetime.timedelta],
+        callback: Callable[[], Awaitable[Any] | None],
+        callback_time: float | datetime.timedelta,
         jitter: float = 0,
     ) -> None:
         if isinstance(callback_time, datetime.timedelta):
@@ -192,7 +193,7 @@ class PeriodicCallback:
         self._running = False
         self._timeout: Any = None
         self._next_timeout = 0.0
-        self.io_loop: Optional[Loop] = None
+        self.io_loop: Loop | None = None
 
     def start(self) -> None:
         """Start calling; the first call is one period from now."""
@@ -227,7 +228,7 @@ class PeriodicCallback:
             # The next call is scheduled once this one's awaitable is done.
             fut.add_done_callback(self._on_done)
 
-    def _on_done(self, fut: "asyncio.Future[Any]") -> None:
+    def _on_done(self, fut: asyncio.Future[Any]) -> None:
         if not fut.cancelled() and fut.exception() is not None:
             logger.error("Exception in callback %r", self.callback,
                          exc_info=fut.exception())

@@ -17,7 +17,8 @@ import signal
 import sys
 import threading
 from asyncio import base_events, events, format_helpers
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from . import _core
 from ._compat import SelectorLoopBase, SelectorView
@@ -28,7 +29,7 @@ logger = logging.getLogger("ioloop_c")
 
 #: Called with the loop each time a loop starts running (after it became
 #: the running loop).  ioloop_c.tornado.install() adds one.
-run_hooks: "list[Callable[[Loop], None]]" = []
+run_hooks: list[Callable[[Loop], None]] = []
 
 
 class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
@@ -44,7 +45,7 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
     #: Logger for exceptions from Tornado-style callbacks and handlers.
     _callback_logger = logger
 
-    def __init__(self, backend: Optional[str] = None) -> None:
+    def __init__(self, backend: str | None = None) -> None:
         _core.Loop.__init__(self, backend, wall_clock=self._wall_clock)
         try:
             SelectorLoopBase.__init__(self, SelectorView(self))
@@ -80,7 +81,7 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
         _core.Loop._run_once(self)
 
     # -- signals: asyncio's handlers, and the user's wakeup fd given back --
-    _user_wakeup_fd: Optional[int] = None
+    _user_wakeup_fd: int | None = None
 
     def add_signal_handler(self, sig: int, callback: Callable[..., Any], *args: Any) -> None:
         """asyncio's add_signal_handler (SIGCHLD included).  asyncio points
@@ -115,7 +116,7 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
                 # give back.
                 pass
 
-    def _add_callback(self, handle: "asyncio.Handle") -> None:
+    def _add_callback(self, handle: asyncio.Handle) -> None:
         # asyncio's signal delivery queues a ready-made asyncio Handle.
         if not handle._cancelled:
             self.call_soon(handle._run)
@@ -178,7 +179,7 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
         if fut is not None:
             fut.add_done_callback(self._discard_future_result)
 
-    def _discard_future_result(self, future: "asyncio.Future[Any]") -> None:
+    def _discard_future_result(self, future: asyncio.Future[Any]) -> None:
         if future.cancelled():
             return
         exc = future.exception()
@@ -230,12 +231,12 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
             self._set_slow_threshold(value)
 
     # -- seeing inside ------------------------------------------------
-    _slow_report: Optional[Callable[[Any, float], Any]] = None
+    _slow_report: Callable[[Any, float], Any] | None = None
 
     def set_slow_callback_threshold(
         self,
-        seconds: Optional[float],
-        report: Optional[Callable[[Any, float], Any]] = None,
+        seconds: float | None,
+        report: Callable[[Any, float], Any] | None = None,
     ) -> None:
         """Report every callback or handler that holds the loop for at least
         ``seconds``.  By default a warning is logged on logger ``ioloop_c``;
@@ -284,7 +285,7 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
             fut.add_done_callback(lambda f: self.add_callback(callback, f))
 
 
-def _to_future(result: Any, loop: Loop) -> "Optional[asyncio.Future[Any]]":
+def _to_future(result: Any, loop: Loop) -> asyncio.Future[Any] | None:
     """An asyncio future for an awaitable result, or None if it is not one."""
     if isinstance(result, asyncio.Future):
         return result

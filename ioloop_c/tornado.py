@@ -24,7 +24,8 @@ no wall-clock conversion in Python.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Dict, Optional
+from collections.abc import Callable
+from typing import Any
 
 from tornado import ioloop as _tioloop
 from tornado.platform import asyncio as _tasyncio
@@ -90,14 +91,14 @@ class _NativeMixin:
 
     # Seeing inside: the native loop's statistics and slow-callback
     # detector, from the Tornado object (``IOLoop.current().stats()``).
-    def stats(self) -> Dict[str, Any]:
+    def stats(self) -> dict[str, Any]:
         """The native loop's counters; see :meth:`ioloop_c.Loop.stats`."""
         return self._require_native().stats()
 
     def set_slow_callback_threshold(
         self,
-        seconds: Optional[float],
-        report: Optional[Callable[[Any, float], Any]] = None,
+        seconds: float | None,
+        report: Callable[[Any, float], Any] | None = None,
     ) -> None:
         """See :meth:`ioloop_c.Loop.set_slow_callback_threshold`."""
         self._require_native().set_slow_callback_threshold(seconds, report)
@@ -109,7 +110,7 @@ class _NativeMixin:
     def _require_native(self) -> Loop:
         if self._native is None:
             raise TypeError(
-                "this IOLoop runs on %r, not on an ioloop_c loop" % (self.asyncio_loop,)
+                f"this IOLoop runs on {self.asyncio_loop!r}, not on an ioloop_c loop"
             )
         return self._native
 

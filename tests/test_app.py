@@ -85,8 +85,9 @@ def test_app_runs_on_ioloop_c(app):
 def test_websocket_echo(app):
     import asyncio
 
-    import ioloop_c
     from tornado.websocket import websocket_connect
+
+    import ioloop_c
 
     port, _ = app
 

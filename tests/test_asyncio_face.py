@@ -9,7 +9,6 @@ import signal
 import socket
 import ssl
 import sys
-import tempfile
 import threading
 
 import pytest

@@ -17,6 +17,7 @@ import socket
 import pytest
 
 import ioloop_c
+
 from conftest import run_for, run_until
 
 pytestmark = pytest.mark.timeout(30)

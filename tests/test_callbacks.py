@@ -10,6 +10,7 @@ import time
 import pytest
 
 import ioloop_c
+
 from conftest import run_until
 
 pytestmark = pytest.mark.timeout(30)

@@ -13,6 +13,7 @@ import time
 import pytest
 
 import ioloop_c
+
 from conftest import run_for, run_until
 
 pytestmark = pytest.mark.timeout(30)

@@ -108,9 +108,12 @@ def _errors(n):
     lp = ioloop_c.Loop()
     io = ioloop_c.IOLoop(make_current=False)
     for _ in range(n):
-        for call in (lambda: lp.call_later("x", _noop), lambda: lp.add_reader(-1, _noop),
-                     lambda: lp.call_soon(42), lambda: io.add_handler(-1, _noop, io.READ),
-                     lambda: io.remove_timeout(object()), lambda: lp.call_later(float("nan"), _noop)):
+        for call in (lambda: lp.call_later("x", _noop),
+                     lambda: lp.add_reader(-1, _noop),
+                     lambda: lp.call_soon(42),
+                     lambda: io.add_handler(-1, _noop, io.READ),
+                     lambda: io.remove_timeout(object()),
+                     lambda: lp.call_later(float("nan"), _noop)):
             try:
                 call()
             except (TypeError, ValueError):

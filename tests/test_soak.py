@@ -7,6 +7,7 @@ full sizes, ``make soak-short`` (in CI) the same tests scaled down, chosen
 with IOLOOP_C_SOAK=short.  Each test prints its measurements (``-s``)."""
 
 import gc
+import itertools
 import json
 import os
 import random
@@ -49,7 +50,7 @@ def assert_flat(name, samples):
     grows every round)."""
     first, last = samples[0], samples[-1]
     deltas = {k: last[k] - first[k] for k in first}
-    steps = [b["rss"] - a["rss"] for a, b in zip(samples, samples[1:])]
+    steps = [b["rss"] - a["rss"] for a, b in itertools.pairwise(samples)]
     print(f"\n{name}: after warm-up {first}; deltas over {len(samples) - 1} "
           f"more rounds {deltas}; RSS per round {steps}")
     assert deltas["fds"] == 0, samples

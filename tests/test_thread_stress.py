@@ -9,6 +9,7 @@ import time
 import pytest
 
 import ioloop_c
+
 from conftest import scaled
 
 pytestmark = pytest.mark.timeout(120)

@@ -194,7 +194,7 @@ def test_handler_closing_and_replacing_another_ready_fd(loop):
         return handler
 
     try:
-        for i, (x, y) in enumerate(pairs):
+        for i, (x, _) in enumerate(pairs):
             loop.add_handler(x, make(i), loop.READ)
         for _, y in pairs:
             y.send(b"x")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import os
 import sys
 
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"repetition {rep + 1}: pytest failed ({rc})", file=sys.stderr)
             return 2
         history.append(snapshot())
-    deltas = [{k: b[k] - a[k] for k in b} for a, b in zip(history, history[1:])]
+    deltas = [{k: b[k] - a[k] for k in b} for a, b in itertools.pairwise(history)]
     print("\nrepetition deltas (blocks, fds" + (", refs" if "refs" in history[0] else "") + "):")
     for i, d in enumerate(deltas, start=2):
         kind = "warm-up" if i <= warm else "measured"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 
@@ -126,11 +125,11 @@ def main() -> int:
         print(f"| {module} | {fmt(row['stock'])} | {fmt(row['ioloop_c'])} |", flush=True)
     totals = {w: [0, 0, 0, 0] for w in ("stock", "ioloop_c")}
     diffs = []
-    for module, row in report.items():
+    for row in report.values():
         for w in totals:
             r = row[w]
-            totals[w] = [a + b for a, b in zip(totals[w], [r["run"], len(r["failed"]),
-                                                           len(r["errors"]), r["skipped"]])]
+            counts = [r["run"], len(r["failed"]), len(r["errors"]), r["skipped"]]
+            totals[w] = [a + b for a, b in zip(totals[w], counts, strict=True)]
         bad_stock = set(row["stock"]["failed"]) | set(row["stock"]["errors"])
         for t in sorted(set(row["ioloop_c"]["failed"]) | set(row["ioloop_c"]["errors"])):
             if t not in bad_stock:
