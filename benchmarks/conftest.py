@@ -1,11 +1,14 @@
 """Shared helpers for the ioloop_c benchmarks.
 
 Every benchmark takes the ``impl`` fixture and runs the same Tornado-API
-code on two loops, in the same pytest run:
+code on three loops, in the same pytest run:
 
 * ``stock_tornado``: ``tornado.ioloop.IOLoop()``, Tornado 6 on the default
   asyncio loop;
-* ``ioloop_c``: ``ioloop_c.IOLoop()``.
+* ``ioloop_c``: ``ioloop_c.IOLoop()``, our Tornado-API loop alone;
+* ``ioloop_c_shim``: ``ioloop_c.tornado.IOLoop()``, real Tornado's IOLoop
+  class on our loop (what ``IOLoop.configure("ioloop_c.tornado.IOLoop")``
+  and ``ioloop_c.install()`` give a Tornado application).
 
 One round is one batch of ``N`` operations, loop start and stop included.
 Environment variables:
@@ -25,7 +28,7 @@ from typing import Any
 
 import pytest
 
-IMPLS = ("stock_tornado", "ioloop_c")
+IMPLS = ("stock_tornado", "ioloop_c", "ioloop_c_shim")
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 N = int(os.environ.get("BENCH_N", "1000" if QUICK else "10000"))
@@ -49,6 +52,11 @@ def make_loop(impl: str) -> Any:
         except ImportError as exc:  # pragma: no cover - depends on the build
             pytest.skip(f"ioloop_c is not importable: {exc}")
         return ioloop_c.IOLoop()
+    if impl == "ioloop_c_shim":
+        pytest.importorskip("tornado.ioloop")
+        import ioloop_c.tornado
+
+        return ioloop_c.tornado.IOLoop()
     raise ValueError(f"unknown impl {impl!r}")
 
 
