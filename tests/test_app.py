@@ -63,6 +63,7 @@ def app():
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
+        proc.stdout.close()
 
 
 def test_app_runs_on_ioloop_c(app):
@@ -136,3 +137,4 @@ def test_two_processes_both_answer_and_exit_cleanly(mode):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        proc.stdout.close()

@@ -218,22 +218,24 @@ def test_sock_recvfrom_sendto(loop):
     if not hasattr(loop, "sock_recvfrom"):
         pytest.skip("this loop has no sock_recvfrom (uvloop)")
 
+    a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
     async def main():
-        a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         for s in (a, b):
             s.bind(("127.0.0.1", 0))
             s.setblocking(False)
         await loop.sock_sendto(a, b"dgram", b.getsockname())
         data, addr = await loop.sock_recvfrom(b, 100)
-        a.close()
-        b.close()
         return data
 
     try:
         assert loop.run_until_complete(main()) == b"dgram"
     except NotImplementedError:
         pytest.skip("sock_recvfrom not implemented by this loop")
+    finally:
+        a.close()
+        b.close()
 
 
 class Echo(asyncio.Protocol):
@@ -331,10 +333,15 @@ def test_start_tls(loop):
     class Client(asyncio.Protocol):
         def __init__(self):
             self.got = loop.create_future()
+            self.lost = loop.create_future()
 
         def data_received(self, data):
             if not self.got.done():
                 self.got.set_result(data)
+
+        def connection_lost(self, exc):
+            if not self.lost.done():
+                self.lost.set_result(None)
 
     async def main():
         server = await loop.create_server(Echo, "127.0.0.1", 0, ssl=server_ctx)
@@ -347,6 +354,11 @@ def test_start_tls(loop):
         cipher = tls.get_extra_info("cipher")
         tls.close()
         server.close()
+        # Let both ends finish closing before the loop goes, or their
+        # transports are collected unclosed.
+        await asyncio.wait_for(proto.lost, 10)
+        for _ in range(10):
+            await asyncio.sleep(0)
         return data, cipher
 
     data, cipher = loop.run_until_complete(main())

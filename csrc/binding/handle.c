@@ -125,8 +125,8 @@ iol_handle_clear_refs(HandleObject *h)
     Py_CLEAR(h->callback);
 }
 
-static int
-handle_traverse(HandleObject *h, visitproc visit, void *arg)
+int
+iol_handle_traverse(HandleObject *h, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(h));
     Py_VISIT(h->loop);
@@ -437,7 +437,7 @@ static PyMemberDef handle_members[] = {
 
 static PyType_Slot handle_slots[] = {
     {Py_tp_dealloc, handle_dealloc},
-    {Py_tp_traverse, handle_traverse},
+    {Py_tp_traverse, iol_handle_traverse},
     {Py_tp_clear, handle_clear},
     {Py_tp_repr, Handle_repr},
     {Py_tp_methods, handle_methods},
@@ -471,7 +471,7 @@ static PyMethodDef timer_handle_methods[] = {
 
 static PyType_Slot timer_handle_slots[] = {
     {Py_tp_dealloc, handle_dealloc},
-    {Py_tp_traverse, handle_traverse},
+    {Py_tp_traverse, iol_handle_traverse},
     {Py_tp_clear, handle_clear},
     {Py_tp_methods, timer_handle_methods},
     {Py_tp_doc, "A callback scheduled for a point in time."},

@@ -49,6 +49,7 @@ HandleObject *iol_handle_new(PyTypeObject *tp, LoopObject *loop, int kind,
                              PyObject *callback, PyObject *const *argv,
                              Py_ssize_t argc, PyObject *kwargs,
                              PyObject *context);
+int iol_handle_traverse(HandleObject *h, visitproc visit, void *arg);
 void iol_handle_clear_refs(HandleObject *h);
 void iol_handle_cancel(HandleObject *h);
 

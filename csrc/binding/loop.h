@@ -70,11 +70,15 @@ struct LoopObject {
     PyObject *slowest_repr;  /* repr of the slowest handle so far */
     int64_t slow_ticks;      /* report callbacks this slow; <0: off */
     int timing;              /* time each callback (one tick read each) */
+    /* The newest untracked handle in the ready queue, which whoever
+     * called call_soon() may still hold; see iol_loop_push_soon(). */
+    HandleObject *held;
 };
 
 /* loop.c */
 extern PyType_Spec iol_loop_spec;
 int iol_ready_push(iol_ready *q, HandleObject *h, int mask);
+int iol_loop_push_soon(LoopObject *self, HandleObject *h);
 int64_t iol_seconds_to_ns(double s);
 int iol_loop_check_open(LoopObject *self);
 void iol_loop_timer_cancel(LoopObject *self, TimerHandleObject *t);

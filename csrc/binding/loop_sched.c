@@ -125,7 +125,7 @@ schedule_soon(LoopObject *self, int kind, const call_spec *c, int wake)
     if (h == NULL) {
         return NULL;
     }
-    if (iol_ready_push(&self->ready, h, 0) < 0) {
+    if (iol_loop_push_soon(self, h) < 0) {
         Py_DECREF(h);
         return NULL;
     }
