@@ -101,15 +101,16 @@ def test_objects_reachable_only_through_queued_handles_survive_collection(lp):
     for i in range(1000):
         lp.call_soon(Node(i, out).run, f"t{i}")
 
-    def collect_midway():
-        gc.collect()
-        out.append(("collected", None))
-
-    # Collect before the batch runs, and again half way through it.
+    # A collection before the batch runs.
     lp.call_soon(lp.stop)
     gc.collect()
     lp.run_forever()
     assert out == [(i, f"t{i}") for i in range(1000)]
+
+    # A collection half way through the batch.
+    def collect_midway():
+        gc.collect()
+        out.append(("collected", None))
 
     out.clear()
     for i in range(500):
@@ -198,9 +199,9 @@ def test_random_pushes_cancels_and_collections(lp, seed):
         else:
             kept.clear()
     lp.call_soon(lp.stop)
-    lp.run_forever()  # the batch, and the children it queued
+    lp.run_forever()  # the batch
     lp.call_soon(lp.stop)
-    lp.run_forever()
+    lp.run_forever()  # the children it queued
     tags = [e[0] for e in expected]
     children = [(e[0], "child") for e in expected if e[1]]
     assert ran == tags + children

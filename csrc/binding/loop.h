@@ -70,8 +70,8 @@ struct LoopObject {
     PyObject *slowest_repr;  /* repr of the slowest handle so far */
     int64_t slow_ticks;      /* report callbacks this slow; <0: off */
     int timing;              /* time each callback (one tick read each) */
-    /* The newest untracked handle in the ready queue, which whoever
-     * called call_soon() may still hold; see iol_loop_push_soon(). */
+    /* The newest call_soon() handle in the ready queue, still tracked
+     * because its caller may hold it; see loop_settle_held(). */
     HandleObject *held;
 };
 
