@@ -208,3 +208,17 @@ real-servers: install
 	$(VPY) -m pip install -q $(REAL_DEPS)
 	cd tests && IOLOOP_C_REAL_STRICT=$(REAL_STRICT) ../$(VPY) -m pytest -q \
 	    -p no:cacheprovider -m real -rs real $(PYTEST_ARGS)
+
+# The same tests on the sid chroot's Pythons (tools/sid_env.sh), against
+# servers started here on the host: the chroot shares the host's network
+# but has no server binaries, so they are passed in by address.
+REAL_SID_PYTHONS ?= 3.13 3.14 3.15
+.PHONY: real-servers-sid
+real-servers-sid:
+	$(PYTHON) tests/real/real_servers.py -- sh -c 'status=0; \
+	    for v in $(REAL_SID_PYTHONS); do echo "=== python$$v"; \
+	        tools/sid_env.sh run env IOLOOP_C_PG_DSN="$$IOLOOP_C_PG_DSN" \
+	            IOLOOP_C_REDIS_URL="$$IOLOOP_C_REDIS_URL" \
+	            IOLOOP_C_REAL_TIMEOUT="$${IOLOOP_C_REAL_TIMEOUT:-60}" \
+	            make real-servers PYTHON=python$$v VENV=.venv-$$v || status=1; \
+	    done; exit $$status'

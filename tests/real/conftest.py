@@ -115,6 +115,11 @@ def _fd_limit():
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+# Seconds each test's coroutine may take before it fails with TimeoutError
+# (pytest-timeout's marks are the backstop for a loop that never returns).
+TIMEOUT = float(os.environ.get("IOLOOP_C_REAL_TIMEOUT", "60"))
+
+
 @pytest.fixture(params=list(LOOPS))
 def loop_name(request):
     return request.param
@@ -122,8 +127,8 @@ def loop_name(request):
 
 @pytest.fixture
 def run(loop_name):
-    """``run(coro_fn, *args, timeout=60)``: run ``coro_fn(*args)`` to the
-    end on a fresh loop of the kind under test and return its result.
+    """``run(coro_fn, *args, timeout=TIMEOUT)``: run ``coro_fn(*args)`` to
+    the end on a fresh loop of the kind under test and return its result.
 
     Checks that the coroutine really ran on that loop, that the loop is
     closed afterwards, and that no fd outlives it (a transport or socket
@@ -133,7 +138,9 @@ def run(loop_name):
     gc.collect()
     before = open_fds()
 
-    def runner(coro_fn, *args, timeout: float = 60.0):
+    def runner(coro_fn, *args, timeout: float | None = None):
+        if timeout is None:
+            timeout = TIMEOUT
         async def checked():
             loop = asyncio.get_running_loop()
             expect = {"asyncio": "asyncio", "uvloop": "uvloop",
