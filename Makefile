@@ -219,6 +219,8 @@ real-servers-sid:
 	    for v in $(REAL_SID_PYTHONS); do echo "=== python$$v"; \
 	        tools/sid_env.sh run env IOLOOP_C_PG_DSN="$$IOLOOP_C_PG_DSN" \
 	            IOLOOP_C_REDIS_URL="$$IOLOOP_C_REDIS_URL" \
+	            IOLOOP_C_PG_UNIX_DSN="$$IOLOOP_C_PG_UNIX_DSN" \
+	            IOLOOP_C_REDIS_UNIX_URL="$$IOLOOP_C_REDIS_UNIX_URL" \
 	            IOLOOP_C_REAL_TIMEOUT="$${IOLOOP_C_REAL_TIMEOUT:-60}" \
 	            make real-servers PYTHON=python$$v VENV=.venv-$$v || status=1; \
 	    done; exit $$status'

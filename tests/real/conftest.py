@@ -3,8 +3,9 @@
 Each test is one coroutine run, through the ``run`` fixture, on each of
 three loops: stock asyncio and uvloop as the anchors, and ioloop_c.  The
 servers are private ones started here (see real_servers.py), or ones named
-by ``IOLOOP_C_PG_DSN`` / ``IOLOOP_C_REDIS_URL`` (a matrix run inside the
-sid chroot reuses servers started on the host).
+by ``IOLOOP_C_PG_DSN`` / ``IOLOOP_C_REDIS_URL`` and, for their unix sockets,
+``IOLOOP_C_PG_UNIX_DSN`` / ``IOLOOP_C_REDIS_UNIX_URL`` (a matrix run inside
+the sid chroot reuses servers started on the host).
 
 Skips: a library or server binary that is missing skips its tests with the
 reason, but only on a developer's machine.  Under CI, as root, or with
@@ -158,10 +159,12 @@ def run(loop_name):
         f"{after - before} fd(s) left open after the test on {loop_name}")
 
 
-def _server(kind: str, env: str):
+def _server(kind: str, env: str, unix_env: str):
+    """(TCP address, unix-socket address) of a server of this kind: the
+    ones named in the environment, or a private server's started here."""
     url = os.environ.get(env)
     if url:
-        yield url
+        yield url, os.environ.get(unix_env)
         return
     start = getattr(real_servers, kind)
     try:
@@ -170,18 +173,48 @@ def _server(kind: str, env: str):
     except real_servers.ServerUnavailable as exc:
         unavailable(str(exc))
     try:
-        yield server.url
+        yield server.url, server.unix_url
     finally:
         cm.__exit__(None, None, None)
 
 
-@pytest.fixture(scope="session")
-def pg_dsn():
-    """The DSN of a PostgreSQL server for the tests (superuser)."""
-    yield from _server("postgres", "IOLOOP_C_PG_DSN")
+def _unix(addresses, unix_env: str, env: str) -> str:
+    if not addresses[1]:
+        unavailable(f"{env} names a server but {unix_env} does not name its "
+                    f"unix socket")
+    return addresses[1]
 
 
 @pytest.fixture(scope="session")
-def redis_url():
-    """The URL of a Redis server for the tests (its database 0 is theirs)."""
-    yield from _server("redis", "IOLOOP_C_REDIS_URL")
+def _pg():
+    yield from _server("postgres", "IOLOOP_C_PG_DSN", "IOLOOP_C_PG_UNIX_DSN")
+
+
+@pytest.fixture(scope="session")
+def _redis():
+    yield from _server("redis", "IOLOOP_C_REDIS_URL",
+                       "IOLOOP_C_REDIS_UNIX_URL")
+
+
+@pytest.fixture
+def pg_dsn(_pg):
+    """The DSN of a PostgreSQL server for the tests (superuser), TCP."""
+    return _pg[0]
+
+
+@pytest.fixture
+def pg_unix_dsn(_pg):
+    """The same server's DSN through its unix socket."""
+    return _unix(_pg, "IOLOOP_C_PG_UNIX_DSN", "IOLOOP_C_PG_DSN")
+
+
+@pytest.fixture
+def redis_url(_redis):
+    """The URL of a Redis server for the tests (its database 0), TCP."""
+    return _redis[0]
+
+
+@pytest.fixture
+def redis_unix_url(_redis):
+    """The same server's URL through its unix socket."""
+    return _unix(_redis, "IOLOOP_C_REDIS_UNIX_URL", "IOLOOP_C_REDIS_URL")

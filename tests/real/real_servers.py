@@ -10,9 +10,11 @@ to an unprivileged user: Debian's ``postgres`` account when it exists,
 otherwise one made here with useradd (``ioloopc-pg``).
 
 Run as a program, this module starts both servers, exports their addresses
-as ``IOLOOP_C_PG_DSN`` and ``IOLOOP_C_REDIS_URL`` and runs a command while
-they are up, so that a run elsewhere (the sid chroot, which shares this
-host's network but has no server binaries) can use them::
+(``IOLOOP_C_PG_DSN``, ``IOLOOP_C_REDIS_URL`` over TCP, ``IOLOOP_C_PG_UNIX_DSN``,
+``IOLOOP_C_REDIS_UNIX_URL`` over their unix sockets, made in the repository's
+build/) and runs a command while they are up, so that a run elsewhere (the
+sid chroot, which shares this host's network and sees the repository at the
+same path, but has no server binaries) can use them::
 
     python tests/real/real_servers.py -- tools/sid_env.sh run make ...
 """
@@ -46,9 +48,11 @@ class ServerUnavailable(Exception):
 
 @dataclass
 class Server:
-    """A running server: how to reach it, and its log for error reports."""
+    """A running server: its address over TCP (``url``) and over its unix
+    socket (``unix_url``), and its log for error reports."""
 
     url: str
+    unix_url: str
     port: int
     logfile: str
 
@@ -124,16 +128,25 @@ def _pg_owner() -> str | None:
     return PG_USER_FALLBACK
 
 
-@contextlib.contextmanager
-def postgres() -> Iterator[Server]:
-    """A fresh PostgreSQL cluster, trust authentication, superuser
-    ``postgres``, database ``postgres``; removed on exit."""
-    bindir = pg_bindir()
-    owner = _pg_owner()
-    top = tempfile.mkdtemp(prefix="ioloop_c-pg-")
+def _private_dir(prefix: str, parent: str | None, owner: str | None) -> str:
+    path = tempfile.mkdtemp(prefix=prefix, dir=parent)
     if owner is not None:
         info = pwd.getpwnam(owner)
-        os.chown(top, info.pw_uid, info.pw_gid)
+        os.chown(path, info.pw_uid, info.pw_gid)
+    return path
+
+
+@contextlib.contextmanager
+def postgres(socket_parent: str | None = None) -> Iterator[Server]:
+    """A fresh PostgreSQL cluster, trust authentication, superuser
+    ``postgres``, database ``postgres``; removed on exit.  Its unix socket
+    goes in a new directory under ``socket_parent`` (default: beside the
+    data)."""
+    bindir = pg_bindir()
+    owner = _pg_owner()
+    top = _private_dir("ioloop_c-pg-", None, owner)
+    sockdir = (top if socket_parent is None else
+               _private_dir("pg-", socket_parent, owner))
     datadir = os.path.join(top, "data")
     logfile = os.path.join(top, "server.log")
     user = {"user": owner} if owner else {}
@@ -146,7 +159,7 @@ def postgres() -> Iterator[Server]:
         port = free_port()
         opts = {
             "listen_addresses": "127.0.0.1", "port": str(port),
-            "unix_socket_directories": top,
+            "unix_socket_directories": sockdir,
             "max_connections": str(PG_MAX_CONNECTIONS),
             "shared_buffers": "32MB",
             # Throwaway data: durability only costs time here.
@@ -170,7 +183,8 @@ def postgres() -> Iterator[Server]:
             time.sleep(0.05)
         log.info("PostgreSQL on 127.0.0.1:%d and %s", port, top)
         yield Server(f"postgresql://postgres@127.0.0.1:{port}/postgres",
-                     port, logfile)
+                     f"postgresql://postgres@/postgres?host={sockdir}"
+                     f"&port={port}", port, logfile)
     finally:
         if proc is not None and proc.poll() is None:
             proc.terminate()  # SIGTERM: smart shutdown
@@ -180,6 +194,8 @@ def postgres() -> Iterator[Server]:
                 proc.kill()
                 proc.wait()
         shutil.rmtree(top, ignore_errors=True)
+        if sockdir != top:
+            shutil.rmtree(sockdir, ignore_errors=True)
 
 
 # --- Redis ----------------------------------------------------------------
@@ -194,23 +210,36 @@ def redis_binary() -> str:
 
 
 @contextlib.contextmanager
-def redis() -> Iterator[Server]:
-    """A fresh Redis without persistence, in its own directory."""
+def redis(socket_parent: str | None = None) -> Iterator[Server]:
+    """A fresh Redis without persistence, in its own directory, with a
+    unix socket in a new directory under ``socket_parent`` (default: that
+    directory)."""
     binary = redis_binary()
     top = tempfile.mkdtemp(prefix="ioloop_c-redis-")
+    sockdir = (top if socket_parent is None else
+               tempfile.mkdtemp(prefix="redis-", dir=socket_parent))
+    sock = os.path.join(sockdir, "redis.sock")
     logfile = os.path.join(top, "server.log")
     port = free_port()
     proc = None
     try:
         args = [binary, "--port", str(port), "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--dir", top,
+                "--unixsocket", sock, "--unixsocketperm", "700",
                 "--daemonize", "no", "--maxclients", "4000",
                 "--logfile", logfile]
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.STDOUT, cwd=top)
         _wait_port(port, proc, logfile)
         log.info("Redis on 127.0.0.1:%d", port)
-        yield Server(f"redis://127.0.0.1:{port}/0", port, logfile)
+        deadline = time.monotonic() + 30
+        while not os.path.exists(sock):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Redis made no socket {sock}; log:\n"
+                                   f"{_tail(logfile)}")
+            time.sleep(0.05)
+        yield Server(f"redis://127.0.0.1:{port}/0", f"unix://{sock}?db=0",
+                     port, logfile)
     finally:
         if proc is not None and proc.poll() is None:
             proc.terminate()
@@ -220,22 +249,42 @@ def redis() -> Iterator[Server]:
                 proc.kill()
                 proc.wait()
         shutil.rmtree(top, ignore_errors=True)
+        if sockdir != top:
+            shutil.rmtree(sockdir, ignore_errors=True)
+
+
+ENV_NAMES = ("IOLOOP_C_PG_DSN", "IOLOOP_C_PG_UNIX_DSN",
+             "IOLOOP_C_REDIS_URL", "IOLOOP_C_REDIS_UNIX_URL")
 
 
 def main(argv: list[str]) -> int:
-    """Start both servers, run argv with their addresses in the
+    """Start both servers, run the command with their addresses in the
     environment, stop them; the command's exit status is ours."""
-    if argv[:1] == ["--"]:
-        argv = argv[1:]
-    if not argv:
-        print("usage: real_servers.py -- CMD [ARG...]", file=sys.stderr)
-        return 2
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="Run CMD with private PostgreSQL and Redis servers up; "
+        "their addresses are in " + ", ".join(ENV_NAMES) + ".")
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    parser.add_argument(
+        "--socket-dir", default=os.path.join(repo, "build"),
+        help="where the unix sockets go (default: the repository's build/, "
+        "which the sid chroot sees at the same path)")
+    parser.add_argument("cmd", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not cmd:
+        parser.error("no command given")
     logging.basicConfig(level=logging.INFO, format="real_servers: %(message)s")
-    with postgres() as pg, redis() as rd:
-        env = dict(os.environ, IOLOOP_C_PG_DSN=pg.url,
-                   IOLOOP_C_REDIS_URL=rd.url)
-        log.info("IOLOOP_C_PG_DSN=%s IOLOOP_C_REDIS_URL=%s", pg.url, rd.url)
-        return subprocess.run(argv, env=env, check=False).returncode
+    os.makedirs(args.socket_dir, exist_ok=True)
+    with postgres(args.socket_dir) as pg, redis(args.socket_dir) as rd:
+        urls = dict(zip(ENV_NAMES, (pg.url, pg.unix_url, rd.url,
+                                    rd.unix_url), strict=True))
+        for name, url in urls.items():
+            log.info("%s=%s", name, url)
+        return subprocess.run(cmd, env=dict(os.environ, **urls),
+                              check=False).returncode
 
 
 if __name__ == "__main__":

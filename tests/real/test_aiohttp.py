@@ -192,3 +192,32 @@ def test_websocket_echo(run, aiohttp):
             assert ws.close_code == 1000
 
     run(main)
+
+
+def test_unix_socket(run, aiohttp, tmp_path):
+    from aiohttp import web
+
+    path = str(tmp_path / "http.sock")
+
+    async def main():
+        app, big = make_app(web)
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        await web.UnixSite(runner, path).start()
+        try:
+            connector = aiohttp.UnixConnector(path=path, limit=50)
+            async with aiohttp.ClientSession(connector=connector) as s:
+                async def one(i):
+                    async with s.get(f"http://local/n/{i}") as r:
+                        return (await r.json())["square"]
+
+                assert await asyncio.gather(*(one(i) for i in range(300))) \
+                    == [i * i for i in range(300)]
+                async with s.get("http://local/stream") as r:
+                    body = await r.read()
+                assert hashlib.sha256(body).digest() == \
+                    hashlib.sha256(big).digest()
+        finally:
+            await runner.cleanup()
+
+    run(main)

@@ -218,3 +218,20 @@ def test_transaction_rollback(run, asyncpg, pg_dsn):
             await conn.close()
 
     run(main)
+
+
+def test_unix_socket(run, asyncpg, pg_unix_dsn):
+    blob = random.Random(11).randbytes(5 * 1024 * 1024)
+
+    async def main():
+        async with asyncpg.create_pool(pg_unix_dsn, min_size=2,
+                                       max_size=5) as pool:
+            # A unix-socket session has no server address.
+            assert await pool.fetchval("SELECT inet_server_addr()") is None
+            got = await asyncio.gather(*(
+                pool.fetchval("SELECT $1::int - 1", i) for i in range(1000)))
+            assert got == [i - 1 for i in range(1000)]
+            back = await pool.fetchval("SELECT $1::bytea", blob)
+            assert back == blob
+
+    run(main)

@@ -180,3 +180,29 @@ def test_hundreds_of_connections(run, aioredis, redis_url, prefix):
             await asyncio.gather(*(c.aclose() for c in clients))
 
     run(main)
+
+
+def test_unix_socket(run, aioredis, redis_unix_url, prefix):
+    big = random.Random(13).randbytes(4 * 1024 * 1024)
+
+    async def main():
+        r = aioredis.Redis.from_url(redis_unix_url)
+        try:
+            info = await r.client_info()
+            # Redis shows a unix-socket client's address as the socket.
+            assert info["addr"].startswith(redis_unix_url[len("unix://"):]
+                                           .split("?")[0]), info
+            pipe = r.pipeline(transaction=False)
+            for i in range(2000):
+                pipe.rpush(f"{prefix}list", i)
+            out = await pipe.execute()
+            assert out == list(range(1, 2001))
+            assert await r.lrange(f"{prefix}list", 0, -1) == \
+                [str(i).encode() for i in range(2000)]
+            assert await r.set(f"{prefix}big", big)
+            assert await r.get(f"{prefix}big") == big
+            assert await r.delete(f"{prefix}list", f"{prefix}big") == 2
+        finally:
+            await r.aclose()
+
+    run(main)

@@ -134,3 +134,26 @@ def test_message_too_big_closes_with_1009(run, ws):
             assert conn.close_code == 1009  # message too big
 
     run(main)
+
+
+def test_unix_socket(run, ws, tmp_path):
+    server_mod, client_mod, _ = ws
+    path = str(tmp_path / "ws.sock")
+    blob = random.Random(9).randbytes(3 * 1024 * 1024)
+
+    async def main():
+        async with server_mod.unix_serve(echo, path, max_size=MAX,
+                                         compression=None):
+            async def client(k):
+                async with client_mod.unix_connect(
+                        path, max_size=MAX, compression=None) as c:
+                    await c.send(f"unix {k}")
+                    text = await c.recv()
+                    await c.send(blob)
+                    same = await c.recv() == blob
+                    return text, same
+
+            got = await asyncio.gather(*(client(k) for k in range(20)))
+        assert got == [(f"unix {k}"[::-1], True) for k in range(20)]
+
+    run(main)
