@@ -174,3 +174,53 @@ lint: $(VPY)
 
 clean:
 	rm -rf _skbuild build dist *.egg-info $(VENV) $(ASAN_VENV) $(TSAN_VENV) $(DBG_VENV)
+
+# Real libraries against real servers (tests/real/), on stock asyncio, uvloop
+# and ioloop_c: aiohttp, websockets (both ends in-process), asyncpg against a
+# private PostgreSQL, redis-py against a private Redis, each started by the
+# fixtures from Debian's binaries in a temporary directory on a free port.
+# Debian's packages are installed when missing and we are root.  With
+# IOLOOP_C_PG_DSN and IOLOOP_C_REDIS_URL both set, those servers are used
+# and nothing is installed (the sid chroot has no server binaries: start the
+# servers on the host with tests/real/real_servers.py -- CMD).  Under CI a
+# missing library or server fails the run instead of skipping.
+# Keep REAL_DEPS in step with the `real` extra of pyproject.toml.
+REAL_DEPS := aiohttp asyncpg redis websockets
+REAL_STRICT := $(if $(filter true 1,$(CI)),1,0)
+.PHONY: real-servers
+real-servers: install
+	@if [ -n "$$IOLOOP_C_PG_DSN" ] && [ -n "$$IOLOOP_C_REDIS_URL" ]; then \
+	    echo "real-servers: using $$IOLOOP_C_PG_DSN and $$IOLOOP_C_REDIS_URL"; \
+	else \
+	    missing=""; \
+	    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	        command -v initdb >/dev/null 2>&1 || missing=" postgresql"; \
+	    command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	    if [ -z "$$missing" ]; then :; \
+	    elif [ "$$(id -u)" = 0 ]; then \
+	        echo "real-servers: apt-get install$$missing"; \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	            apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	    elif [ "$(REAL_STRICT)" = 1 ]; then \
+	        echo "real-servers: missing$$missing and not root to install it"; exit 1; \
+	    else echo "real-servers: missing$$missing (not root): their tests skip"; fi; \
+	fi
+	$(VPY) -m pip install -q $(REAL_DEPS)
+	cd tests && IOLOOP_C_REAL_STRICT=$(REAL_STRICT) ../$(VPY) -m pytest -q \
+	    -p no:cacheprovider -m real -rs real $(PYTEST_ARGS)
+
+# The same tests on the sid chroot's Pythons (tools/sid_env.sh), against
+# servers started here on the host: the chroot shares the host's network
+# but has no server binaries, so they are passed in by address.
+REAL_SID_PYTHONS ?= 3.13 3.14 3.15
+.PHONY: real-servers-sid
+real-servers-sid:
+	$(PYTHON) tests/real/real_servers.py -- sh -c 'status=0; \
+	    for v in $(REAL_SID_PYTHONS); do echo "=== python$$v"; \
+	        tools/sid_env.sh run env IOLOOP_C_PG_DSN="$$IOLOOP_C_PG_DSN" \
+	            IOLOOP_C_REDIS_URL="$$IOLOOP_C_REDIS_URL" \
+	            IOLOOP_C_PG_UNIX_DSN="$$IOLOOP_C_PG_UNIX_DSN" \
+	            IOLOOP_C_REDIS_UNIX_URL="$$IOLOOP_C_REDIS_UNIX_URL" \
+	            IOLOOP_C_REAL_TIMEOUT="$${IOLOOP_C_REAL_TIMEOUT:-60}" \
+	            make real-servers PYTHON=python$$v VENV=.venv-$$v || status=1; \
+	    done; exit $$status'

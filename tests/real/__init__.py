@@ -1,0 +1,1 @@
+"""Real libraries against real servers, on each loop (make real-servers)."""
