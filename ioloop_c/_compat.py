@@ -19,7 +19,7 @@ from typing import Any
 if sys.platform == "win32":  # pragma: no cover - POSIX only for now
     raise ImportError("ioloop_c supports POSIX systems only")
 
-from asyncio import unix_events
+from asyncio import events, unix_events
 
 #: The selector loop we subclass: asyncio's Unix loop (signals, pipes,
 #: subprocesses, Unix sockets come with it).
@@ -159,6 +159,10 @@ RELIED_ON = (
 #: transport's life fails the transport through this method (see
 #: Loop._report_handle_exception).
 TRANSPORT_FATAL_ERROR = "_fatal_error"
+
+#: 3.14+: the handle type call_soon_threadsafe() returns (cancel() waits
+#: for a running callback); None before.
+THREADSAFE_HANDLE: Any = getattr(events, "_ThreadSafeHandle", None)
 
 #: asyncio's own Unix policy class, reached without the deprecation
 #: warning that 3.14+ attaches to the public name.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import inspect
 import logging
 import signal
@@ -133,6 +134,32 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
                 # Closed meanwhile, or not the main thread: nothing to
                 # give back.
                 pass
+
+    if _compat.THREADSAFE_HANDLE is not None:
+        # 3.14+: call_soon_threadsafe() returns asyncio's _ThreadSafeHandle,
+        # whose cancel() and cancelled() from another thread wait for a
+        # callback already running to finish.  The handle runs through the
+        # native threadsafe queue; its _run() re-checks cancellation under
+        # its lock, as asyncio's loop relies on.
+        def call_soon_threadsafe(  # type: ignore[override]
+            self, callback: Callable[..., Any], *args: Any, context: Any = None
+        ) -> asyncio.Handle:
+            """Like call_soon(), from any thread (asyncio's handle type)."""
+            if inspect.iscoroutine(callback) or inspect.iscoroutinefunction(callback):
+                raise TypeError("coroutines cannot be used with call_soon_threadsafe()")
+            if not callable(callback):
+                raise TypeError(
+                    "a callable object was expected by call_soon_threadsafe(), "
+                    f"got {callback!r}"
+                )
+            if context is not None and not isinstance(context, contextvars.Context):
+                raise TypeError(f"context must be a contextvars.Context, got {context!r}")
+            self._check_closed()
+            handle = _compat.THREADSAFE_HANDLE(callback, args, self, context)
+            _core.Loop.call_soon_threadsafe(self, handle._run)
+            if handle._source_traceback:
+                del handle._source_traceback[-1]
+            return handle
 
     def _add_callback(self, handle: asyncio.Handle) -> None:
         # asyncio's signal delivery queues a ready-made asyncio Handle.

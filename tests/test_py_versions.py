@@ -293,6 +293,42 @@ def test_subprocess_in_main_and_other_thread():
     assert result == [(0, b"hi\n")]
 
 
+@needs((3, 14), "asyncio's _ThreadSafeHandle")
+def test_threadsafe_handle_cancel_waits_for_running_callback(factory):
+    """From 3.14 call_soon_threadsafe() returns a handle whose cancel() from
+    another thread waits while its callback runs, and a handle cancelled
+    before it runs never runs."""
+    loop = factory()
+    try:
+        started, finished = threading.Event(), threading.Event()
+        log = []
+
+        def slow():
+            started.set()
+            time.sleep(0.2)
+            finished.set()
+
+        def other_thread():
+            h = loop.call_soon_threadsafe(slow)
+            log.append(type(h).__name__)
+            started.wait(5)
+            h.cancel()  # waits for slow() to return
+            log.append(finished.is_set())
+            h2 = loop.call_soon_threadsafe(log.append, "must not run")
+            h2.cancel()
+            log.append(h2.cancelled())
+            loop.call_soon_threadsafe(loop.stop)
+
+        t = threading.Thread(target=other_thread)
+        t.start()
+        loop.run_forever()
+        t.join(5)
+        loop.run_until_complete(asyncio.sleep(0.01))
+        assert log == ["_ThreadSafeHandle", True, True]
+    finally:
+        loop.close()
+
+
 @needs((3, 14), "create_task(eager_start=)")
 def test_create_task_eager_start(factory):
     async def main():
@@ -515,3 +551,22 @@ def test_datagram_unconnected_sock_still_needs_an_address():
             r.close()
 
     ioloop_c.run(main())
+
+
+def test_this_python_is_declared_in_pyproject():
+    # The package metadata names exactly the versions the suite runs on, so
+    # a Python this suite runs on must be among them.
+    import os
+    import tomllib
+
+    path = os.path.join(os.path.dirname(__file__), "..", "pyproject.toml")
+    with open(path, "rb") as f:
+        project = tomllib.load(f)["project"]
+    versions = sorted(
+        c.rsplit(" :: ", 1)[1]
+        for c in project["classifiers"]
+        if c.startswith("Programming Language :: Python :: 3.")
+    )
+    assert versions == ["3.11", "3.12", "3.13", "3.14", "3.15"]
+    assert f"{PY[0]}.{PY[1]}" in versions
+    assert project["requires-python"] == ">=3.11"
