@@ -345,6 +345,11 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
         self._set_timing(bool(enabled))
 
     def _report_slow_callback(self, handle: Any, duration: float) -> None:
+        inner = getattr(getattr(handle, "_callback", None), "__self__", None)
+        if isinstance(inner, asyncio.Handle):
+            # An asyncio handle run through ours (call_soon_threadsafe on
+            # 3.14+, signal delivery): name the user's callback.
+            handle = inner
         if not self._user_slow_threshold:
             # asyncio's debug mode, in asyncio's words.
             base_events.logger.warning(

@@ -570,3 +570,27 @@ def test_this_python_is_declared_in_pyproject():
     assert versions == ["3.11", "3.12", "3.13", "3.14", "3.15"]
     assert f"{PY[0]}.{PY[1]}" in versions
     assert project["requires-python"] == ">=3.11"
+
+
+def test_slow_threadsafe_callback_is_named():
+    # On 3.14+ call_soon_threadsafe() runs asyncio's handle through ours:
+    # the slow-callback detector and stats() still name the user's callback.
+    loop = ioloop_c.new_event_loop()
+    try:
+        got = []
+        loop.set_slow_callback_threshold(0.02, report=lambda h, d: got.append((h, d)))
+
+        def sluggish():
+            time.sleep(0.05)
+
+        loop.call_soon_threadsafe(sluggish)
+        loop.run_until_complete(asyncio.sleep(0.01))
+        assert len(got) == 1
+        handle, duration = got[0]
+        assert duration >= 0.04
+        assert "sluggish" in repr(handle)
+        if _compat.THREADSAFE_HANDLE is not None:
+            assert isinstance(handle, _compat.THREADSAFE_HANDLE)
+        assert "sluggish" in loop.stats()["slowest_callback"]
+    finally:
+        loop.close()
