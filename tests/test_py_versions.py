@@ -314,8 +314,12 @@ def test_threadsafe_handle_cancel_waits_for_running_callback(factory):
             started.wait(5)
             h.cancel()  # waits for slow() to return
             log.append(finished.is_set())
+            # Hold the loop in a callback while h2 is queued and cancelled.
+            gate = threading.Event()
+            loop.call_soon_threadsafe(gate.wait, 5)
             h2 = loop.call_soon_threadsafe(log.append, "must not run")
             h2.cancel()
+            gate.set()
             log.append(h2.cancelled())
             loop.call_soon_threadsafe(loop.stop)
 
