@@ -212,6 +212,7 @@ def run_leg(leg: Leg, args: argparse.Namespace) -> dict[str, Any]:
     rc, secs, path = run_step(leg, "conformance", [
         leg.vpy(), os.path.join(ROOT, "tests", "conformance", "cpython_asyncio.py"),
         "--jobs", str(args.jobs), "--test-timeout", str(args.test_timeout),
+        "--max-timeouts", str(args.max_timeouts),
         "--json", cjson], args.conformance_timeout, cwd="/tmp")
     row["steps"]["conformance"] = round(secs)
     if os.path.exists(cjson):
@@ -337,8 +338,10 @@ def main() -> int:
     ap.add_argument("--ways", default="stock,configure,install",
                     help="ways into Tornado's suite, comma-separated")
     ap.add_argument("--pytest-args", default="")
-    ap.add_argument("--test-timeout", type=float, default=120,
+    ap.add_argument("--test-timeout", type=float, default=60,
                     help="per-test wall limit in the conformance run")
+    ap.add_argument("--max-timeouts", type=int, default=3,
+                    help="timed-out tests after which a conformance module stops")
     ap.add_argument("--build-timeout", type=float, default=1800)
     ap.add_argument("--pytest-timeout", type=float, default=2400)
     ap.add_argument("--conformance-timeout", type=float, default=3600)
