@@ -35,7 +35,8 @@ that keep a runaway to itself:
     run in a new child;
   - a wall-time limit per module (--module-timeout) and at most
     --max-timeouts timed-out tests per module: past either, the tests
-    not yet run are counted as `not_run` and the module as failed.
+    not yet run are counted as `not_run` and the module is reported as
+    cut short, which fails the run when it happens on ioloop_c only.
 The child restores Python's default SIGINT handler first: a job started
 in the background inherits SIGINT ignored, and test_runners' KeyboardInterrupt
 tests, which interrupt the main thread with `_thread.interrupt_main()`,
@@ -155,7 +156,7 @@ class Result(unittest.TextTestResult):
 
     def stopTest(self, test):
         super().stopTest(test)
-        emit("stop", id=test.id())
+        emit("stop", id=test.id(), loops=loops)
 
     def addError(self, test, err):
         super().addError(test, err)
@@ -204,7 +205,7 @@ def default_modules() -> list[str]:
 
 def _empty() -> dict[str, Any]:
     return {"run": 0, "failed": [], "errors": [], "skipped": 0, "timeouts": [],
-            "crashes": [], "not_run": 0, "loops": {"ioloop_c": 0, "asyncio": 0},
+            "crashes": [], "not_run": 0, "incomplete": "", "loops": {"ioloop_c": 0, "asyncio": 0},
             "tracebacks": {}, "children": 0, "seconds": 0.0}
 
 
@@ -299,10 +300,10 @@ def run_module(which: str, module: str, timeout: float = 900, *,
             res["tracebacks"][tid] = f"{why}\n{gist}"
             if outcome == "module_timeout" or len(res["timeouts"]) >= max_timeouts:
                 res["not_run"] = max(0, (planned or 0) - res["_seen"])
-                note = (f"{module}: {res['not_run']} tests not run after "
-                        + ("the module's time limit" if outcome == "module_timeout"
-                           else f"{len(res['timeouts'])} timed-out tests"))
-                res["errors"].append(note)
+                res["incomplete"] = (
+                    f"{module}: {res['not_run']} tests not run after "
+                    + ("the module's time limit" if outcome == "module_timeout"
+                       else f"{len(res['timeouts'])} timed-out tests"))
                 break
     res.pop("_seen", None)
     res.pop("_planned", None)
@@ -322,6 +323,7 @@ def _follow(proc: subprocess.Popen, rfd: int, res: dict[str, Any], done: list[st
     buf = b""
     current: str | None = None
     test_deadline = None
+    child_loops: dict[str, int] = {}
     res.setdefault("_seen", len(done))
     if "_planned" not in res:
         res["_planned"] = None
@@ -356,6 +358,7 @@ def _follow(proc: subprocess.Popen, rfd: int, res: dict[str, Any], done: list[st
                 elif kind == "stop":
                     current = None
                     test_deadline = None
+                    child_loops.update(ev["loops"])
                 elif kind in ("failure", "error"):
                     (res["failed"] if kind == "failure" else res["errors"]).append(ev["id"])
                     res["tracebacks"][ev["id"]] = ev["tb"]
@@ -364,11 +367,13 @@ def _follow(proc: subprocess.Popen, rfd: int, res: dict[str, Any], done: list[st
                 elif kind == "module_skipped":
                     res["module_skipped"] = ev["reason"]
                 elif kind == "done":
-                    for k, n in ev["loops"].items():
-                        res["loops"][k] += n
+                    child_loops.update(ev["loops"])
                     return "done", None, res["_planned"]
     finally:
         sel.close()
+        # The loops this child made, as of its last finished test.
+        for k, n in child_loops.items():
+            res["loops"][k] += n
 
 
 def bad(r: dict[str, Any]) -> set[str]:
@@ -423,6 +428,7 @@ def main() -> int:
     totals = {w: {"run": 0, "failed": 0, "errors": 0, "skipped": 0, "timeouts": 0,
                   "crashes": 0, "not_run": 0} for w in sides}
     diffs: list[str] = []
+    incomplete: list[str] = []  # modules cut short on ours, not on stock
     for row in report.values():
         for w in sides:
             r = row[w]
@@ -434,6 +440,8 @@ def main() -> int:
                 t[k] += len(r[k])
         if "stock" in row and "ioloop_c" in row:
             diffs.extend(sorted(bad(row["ioloop_c"]) - bad(row["stock"])))
+            if row["ioloop_c"]["incomplete"] and not row["stock"]["incomplete"]:
+                incomplete.append(row["ioloop_c"]["incomplete"])
     for w, t in totals.items():
         print(f"{w}: {t['run']} run, {t['failed']} failed, {t['errors']} errors "
               f"({t['timeouts']} timed out, {t['crashes']} crashed), {t['skipped']} skipped, "
@@ -446,13 +454,15 @@ def main() -> int:
     print(f"tests failing on ioloop_c but not on stock: {len(diffs)}")
     for t in diffs:
         print("  " + t.splitlines()[0])
+    for note in incomplete:
+        print(f"cut short on ioloop_c only: {note}")
     print(f"wall time: {time.monotonic() - t0:.0f} s")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"python": sys.version.split()[0], "report": report,
-                       "totals": totals, "differences": diffs,
+                       "totals": totals, "differences": diffs, "incomplete": incomplete,
                        "seconds": round(time.monotonic() - t0, 1)}, f, indent=1)
-    return 1 if diffs else 0
+    return 1 if diffs or incomplete else 0
 
 
 if __name__ == "__main__":
