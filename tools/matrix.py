@@ -198,7 +198,11 @@ def run_leg(leg: Leg, args: argparse.Namespace) -> dict[str, Any]:
     xml = os.path.join(leg.dir, "pytest.xml")
     if os.path.exists(xml):
         os.remove(xml)
-    pargs = f"-p no:cacheprovider --junitxml={xml} {args.pytest_args}".strip()
+    # --timeout bounds the tests that set no limit of their own (each of
+    # those takes about a second; a module's own pytest.mark.timeout still
+    # wins), so that a version on which our loop hangs finishes its leg.
+    pargs = (f"-p no:cacheprovider --timeout {args.pytest_test_timeout:g} "
+             f"--junitxml={xml} {args.pytest_args}").strip()
     rc, secs, path = run_step(leg, "pytest", ["make", "pytest", f"VENV={leg.venv}",
                                               f"PYTEST_ARGS={pargs}"], args.pytest_timeout)
     row["steps"]["pytest"] = round(secs)
@@ -348,6 +352,8 @@ def main() -> int:
     ap.add_argument("--ways", default="stock,configure,install",
                     help="ways into Tornado's suite, comma-separated")
     ap.add_argument("--pytest-args", default="")
+    ap.add_argument("--pytest-test-timeout", type=float, default=30,
+                    help="pytest-timeout for tests without their own mark")
     ap.add_argument("--test-timeout", type=float, default=30,
                     help="per-test wall limit in the conformance run")
     ap.add_argument("--max-timeouts", type=int, default=6,
