@@ -146,6 +146,19 @@ conformance: install
 	cd /tmp && $(CURDIR)/$(VPY) $(CURDIR)/tests/conformance/cpython_asyncio.py \
 	    --json $(CURDIR)/build/conformance.json
 
+# The Python matrix: on each of MATRIX_VERSIONS, a -Werror build into its
+# own .venv-3.X, our pytest suite, that version's own test.test_asyncio on
+# stock and on ours, and Tornado's suite through each way in; 3.11 and 3.12
+# from the host, 3.13+ from the Debian sid chroot (tools/sid_env.sh, made
+# once and cached).  Summary: build/matrix/summary.md and summary.json.
+# MATRIX_ARGS passes options to tools/matrix.py (e.g. --jobs 1,
+# --ways configure,install).
+MATRIX_VERSIONS ?= 3.11 3.13 3.14 3.15
+MATRIX_ARGS ?=
+.PHONY: matrix
+matrix:
+	python3 tools/matrix.py $(MATRIX_ARGS) $(MATRIX_VERSIONS)
+
 valgrind:
 	VALGRIND=1 bash tests/c/run.sh build/ctests-vg
 
