@@ -3,9 +3,14 @@
     python benchmarks/http_bench.py [--duration 5] [--runs 5] [--connections 50]
                                     [--loops stock,uvloop,ioloop_c] [--processes 1]
 
-`--loops` also takes `ioloop_c-off`: ioloop_c with per-callback timing and
-the slow-callback detector off (the app runs ioloop_c with the detector on
-at 0.1 s), to measure what they cost.
+`--loops` names are examples/app.py's `--loop` ways: `stock`, `uvloop`,
+`ioloop_c` (`ioloop_c.install()` then `asyncio.run`), `ioloop_c-set`
+(`asyncio.set_event_loop(ioloop_c.new_event_loop())` then
+`run_until_complete`, no install()), `ioloop_c-run` (`ioloop_c.run`),
+`ioloop_c-factory` (`asyncio.run(..., loop_factory=ioloop_c.new_event_loop)`,
+Python 3.12+).  Any of ours with `-off` appended runs with per-callback
+timing and the slow-callback detector off (the app runs ioloop_c with the
+detector on at 0.1 s), to measure what they cost.
 
 Each loop serves examples/app.py (the same Tornado application) in its own
 process on loopback; wrk (Debian package `wrk`) loads `/` with one thread
@@ -127,11 +132,20 @@ def main() -> int:
     for name in loops:
         print(f"| {name} | {med[name]:.0f} | {min(results[name]):.0f} | "
               f"{max(results[name]):.0f} |")
-    if "ioloop_c" in med:
-        for anchor in loops:
-            if anchor != "ioloop_c":
-                print(f"\nioloop_c / {anchor}: {med['ioloop_c'] / med[anchor]:.2f}x", end="")
-        print()
+    # Each of ours against each other loop: the ratio of the medians, and
+    # the median of the run-by-run ratios (each pair measured minutes
+    # apart at most, so less exposed to drift in a shared machine).
+    ours = [name for name in loops if name.startswith("ioloop_c")]
+    if ours:
+        print("\n| ours | vs | ratio of medians | median of run ratios |")
+        print("|---|---|---|---|")
+    for mine in ours:
+        for other in loops:
+            if other == mine or (other.startswith("ioloop_c") and other != "ioloop_c"):
+                continue
+            runs = [a / b for a, b in zip(results[mine], results[other], strict=True)]
+            print(f"| {mine} | {other} | {med[mine] / med[other]:.2f}x | "
+                  f"{statistics.median(runs):.2f}x |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "results": results}, f, indent=1)

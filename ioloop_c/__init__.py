@@ -15,9 +15,13 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from . import _core
+from . import _core, _tornado_hook
 from ._ioloop import IOLoop, PeriodicCallback
 from ._loop import Loop
+
+# Whenever Tornado is (or gets) imported too, the IOLoop it makes for an
+# ioloop_c loop is the shim's, with the native fast paths.
+_tornado_hook.watch()
 
 __all__ = [
     "ERROR",
