@@ -2,7 +2,8 @@
 
     python examples/app.py [--port 8888] [--processes N] [--reuse-port]
                            [--loop ioloop_c|ioloop_c-set|ioloop_c-run|
-                                   ioloop_c-factory|stock|uvloop]
+                                   ioloop_c-factory|ioloop_c-stockwrap|
+                                   stock|uvloop]
 
     curl http://127.0.0.1:8888/                 # hello, world
     curl http://127.0.0.1:8888/api/echo?x=1     # JSON
@@ -18,7 +19,9 @@ native paths; ``--loop`` picks the way: ``ioloop_c`` (install(), then
 ``asyncio.run``), ``ioloop_c-set`` (``asyncio.set_event_loop(
 ioloop_c.new_event_loop())`` then ``run_until_complete``), ``ioloop_c-run``
 (``ioloop_c.run``), ``ioloop_c-factory`` (``asyncio.run(...,
-loop_factory=ioloop_c.new_event_loop)``, Python 3.12+).  With ``--processes N``
+loop_factory=ioloop_c.new_event_loop)``, Python 3.12+);
+``ioloop_c-stockwrap``, to compare, is ``ioloop_c-set`` under Tornado's
+stock ``AsyncIOMainLoop``, what that way gave before.  With ``--processes N``
 the listening socket is bound once and shared by N forked children, each
 with its own loop (``--reuse-port``: each child binds with SO_REUSEPORT).
 """
@@ -142,7 +145,8 @@ async def serve(sockets: list, announce: bool, slow_callback: float = 0.0,
     await server.close_all_connections()
 
 
-LOOPS = ("ioloop_c", "ioloop_c-set", "ioloop_c-run", "ioloop_c-factory", "stock", "uvloop")
+LOOPS = ("ioloop_c", "ioloop_c-set", "ioloop_c-run", "ioloop_c-factory",
+         "ioloop_c-stockwrap", "stock", "uvloop")
 
 
 def use_loop(kind: str) -> None:
@@ -164,9 +168,16 @@ def run_on(kind: str, main: Coroutine[Any, Any, None]) -> None:
     if kind.startswith("ioloop_c-"):
         import ioloop_c
 
-        if kind == "ioloop_c-set":
+        if kind in ("ioloop_c-set", "ioloop_c-stockwrap"):
             loop = ioloop_c.new_event_loop()
             asyncio.set_event_loop(loop)
+            if kind == "ioloop_c-stockwrap":
+                # For comparison only: Tornado's own AsyncIOMainLoop (Python
+                # add_handler & co.) around our loop, which is what this way
+                # gave before ioloop_c adopted such loops itself.
+                from tornado.platform.asyncio import AsyncIOMainLoop
+
+                AsyncIOMainLoop()
             try:
                 loop.run_until_complete(main)
             finally:

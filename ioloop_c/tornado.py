@@ -11,6 +11,12 @@ or, for the whole process (``IOLoop.current()``, ``AsyncTestCase``,
     import ioloop_c
     ioloop_c.install()
 
+Without either, the IOLoop Tornado makes around a running ioloop_c loop
+(``asyncio.run(main(), loop_factory=ioloop_c.new_event_loop)``,
+``ioloop_c.run(main())``, ``new_event_loop()`` + ``set_event_loop()``) is
+already a :class:`MainLoop` with the native paths: see
+:mod:`ioloop_c._tornado_hook`.
+
 Tornado 6 accepts only subclasses of its ``BaseAsyncIOLoop`` in
 ``IOLoop.configure``, so :class:`IOLoop` subclasses ``AsyncIOLoop`` and runs
 on a native :class:`ioloop_c.Loop` as its ``asyncio_loop``.  The methods

@@ -131,10 +131,12 @@ WAYS = {
 
 @pytest.fixture(params=[False, True], ids=["plain", "install"])
 def installed(request):
+    if not request.param:
+        yield False
+        return
     old_policy = asyncio.get_event_loop_policy()
-    if request.param:
-        ioloop_c.install()
-    yield request.param
+    ioloop_c.install()
+    yield True
     asyncio.set_event_loop_policy(old_policy)
     IOLoop.configure(None)
 
