@@ -133,7 +133,7 @@ refleak: install
 # Tornado's own test suite on ioloop_c through each way in, and on the
 # stock loop as the anchor.  Fails if any way in fails a test.
 tornado-suite: install
-	@status=0; for way in stock configure install policy; do \
+	@status=0; for way in stock configure install policy mainloop; do \
 	    ( cd /tmp && $(CURDIR)/$(VPY) $(CURDIR)/tests/tornado_suite/run.py $$way ) \
 	        > build/tornado-suite-$$way.log 2>&1 || status=1; \
 	    printf '%-10s %s / %s\n' $$way "$$(grep -E '^Ran ' build/tornado-suite-$$way.log)" \

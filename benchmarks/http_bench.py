@@ -3,9 +3,16 @@
     python benchmarks/http_bench.py [--duration 5] [--runs 5] [--connections 50]
                                     [--loops stock,uvloop,ioloop_c] [--processes 1]
 
-`--loops` also takes `ioloop_c-off`: ioloop_c with per-callback timing and
-the slow-callback detector off (the app runs ioloop_c with the detector on
-at 0.1 s), to measure what they cost.
+`--loops` names are examples/app.py's `--loop` ways: `stock`, `uvloop`,
+`ioloop_c` (`ioloop_c.install()` then `asyncio.run`), `ioloop_c-set`
+(`asyncio.set_event_loop(ioloop_c.new_event_loop())` then
+`run_until_complete`, no install()), `ioloop_c-run` (`ioloop_c.run`),
+`ioloop_c-factory` (`asyncio.run(..., loop_factory=ioloop_c.new_event_loop)`,
+Python 3.12+), `ioloop_c-stockwrap` (`ioloop_c-set` with Tornado's stock
+`AsyncIOMainLoop` registered around the loop first: what that way gave
+before ioloop_c adopted such loops).  Any of ours with `-off` appended runs with per-callback
+timing and the slow-callback detector off (the app runs ioloop_c with the
+detector on at 0.1 s), to measure what they cost.
 
 Each loop serves examples/app.py (the same Tornado application) in its own
 process on loopback; wrk (Debian package `wrk`) loads `/` with one thread
@@ -76,15 +83,42 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 
 def run_wrk(port: int, duration: int, connections: int, threads: int) -> float:
+    return run_wrk_counted(port, duration, connections, threads)[0]
+
+
+def run_wrk_counted(port: int, duration: int, connections: int,
+                    threads: int) -> tuple[float, int]:
+    """wrk's requests/s and the number of requests it completed."""
     out = subprocess.run(
         ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
          f"http://127.0.0.1:{port}/"],
         capture_output=True, text=True, check=True,
     ).stdout
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if not m or "Non-2xx" in out or "Socket errors" in out:
+    n = re.search(r"(\d+) requests in", out)
+    if not m or not n or "Non-2xx" in out or "Socket errors" in out:
         raise RuntimeError(f"wrk reported a problem:\n{out}")
-    return float(m.group(1))
+    return float(m.group(1)), int(n.group(1))
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the server's processes
+    (every process in its process group: the forked children too)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # field 5, pgrp
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICK
 
 
 def main() -> int:
@@ -103,6 +137,10 @@ def main() -> int:
         return 2
     loops = args.loops.split(",")
     results: dict[str, list[float]] = {name: [] for name in loops}
+    # Server CPU microseconds per request: less exposed than requests/s to
+    # other work on a shared machine (time the server waits for a CPU
+    # is not counted).
+    cpu_us: dict[str, list[float]] = {name: [] for name in loops}
     servers = {}
     try:
         for name in loops:
@@ -111,10 +149,15 @@ def main() -> int:
             run_wrk(port, 1, args.connections, args.threads)  # warm-up
         for run in range(args.runs):
             for name in loops:
-                rps = run_wrk(servers[name][1], args.duration, args.connections,
-                              args.threads)
+                proc, port = servers[name]
+                cpu0 = server_cpu(proc.pid)
+                rps, count = run_wrk_counted(port, args.duration, args.connections,
+                                             args.threads)
+                cpu = (server_cpu(proc.pid) - cpu0) / count * 1e6
                 results[name].append(rps)
-                print(f"run {run + 1}/{args.runs} {name:9s} {rps:10.0f} req/s", flush=True)
+                cpu_us[name].append(cpu)
+                print(f"run {run + 1}/{args.runs} {name:9s} {rps:10.0f} req/s "
+                      f"{cpu:7.1f} µs CPU/request", flush=True)
     finally:
         for proc, _ in servers.values():
             stop_server(proc)
@@ -122,19 +165,31 @@ def main() -> int:
     med = {name: statistics.median(v) for name, v in results.items()}
     print(f"\nTornado hello-world, {args.processes} process(es), wrk -t{args.threads} "
           f"-c{args.connections} -d{args.duration}s, {args.runs} runs each, alternating\n")
-    print("| loop | median req/s | min | max |")
-    print("|---|---|---|---|")
+    cpu_med = {name: statistics.median(v) for name, v in cpu_us.items()}
+    print("| loop | median req/s | min | max | server CPU µs/request (median) |")
+    print("|---|---|---|---|---|")
     for name in loops:
         print(f"| {name} | {med[name]:.0f} | {min(results[name]):.0f} | "
-              f"{max(results[name]):.0f} |")
-    if "ioloop_c" in med:
-        for anchor in loops:
-            if anchor != "ioloop_c":
-                print(f"\nioloop_c / {anchor}: {med['ioloop_c'] / med[anchor]:.2f}x", end="")
-        print()
+              f"{max(results[name]):.0f} | {cpu_med[name]:.1f} |")
+    # Each of ours against each other loop: the ratio of the medians, and
+    # the median of the run-by-run ratios (each pair measured minutes
+    # apart at most, so less exposed to drift in a shared machine).
+    ours = [name for name in loops if name.startswith("ioloop_c")]
+    if ours:
+        print("\n| ours | vs | ratio of medians | median of run ratios | CPU/request ratio |")
+        print("|---|---|---|---|---|")
+    for mine in ours:
+        for other in loops:
+            if other == mine or (other.startswith("ioloop_c") and other != "ioloop_c"):
+                continue
+            runs = [a / b for a, b in zip(results[mine], results[other], strict=True)]
+            print(f"| {mine} | {other} | {med[mine] / med[other]:.2f}x | "
+                  f"{statistics.median(runs):.2f}x | "
+                  f"{cpu_med[other] / cpu_med[mine]:.2f}x |")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "results": results}, f, indent=1)
+            json.dump({"args": vars(args), "results": results,
+                       "cpu_us_per_request": cpu_us}, f, indent=1)
     return 0
 
 

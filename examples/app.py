@@ -1,7 +1,9 @@
 """A Tornado web application on ioloop_c: the project's main demo.
 
     python examples/app.py [--port 8888] [--processes N] [--reuse-port]
-                           [--loop ioloop_c|stock|uvloop]
+                           [--loop ioloop_c|ioloop_c-set|ioloop_c-run|
+                                   ioloop_c-factory|ioloop_c-stockwrap|
+                                   stock|uvloop]
 
     curl http://127.0.0.1:8888/                 # hello, world
     curl http://127.0.0.1:8888/api/echo?x=1     # JSON
@@ -11,7 +13,15 @@
     websocket: ws://127.0.0.1:8888/ws echoes every message
 
 One line puts Tornado on ioloop_c: ``ioloop_c.install()`` (or
-``IOLoop.configure("ioloop_c.tornado.IOLoop")``).  With ``--processes N``
+``IOLoop.configure("ioloop_c.tornado.IOLoop")``).  Running the app's
+coroutine on an ioloop_c loop made any other way gives Tornado the same
+native paths; ``--loop`` picks the way: ``ioloop_c`` (install(), then
+``asyncio.run``), ``ioloop_c-set`` (``asyncio.set_event_loop(
+ioloop_c.new_event_loop())`` then ``run_until_complete``), ``ioloop_c-run``
+(``ioloop_c.run``), ``ioloop_c-factory`` (``asyncio.run(...,
+loop_factory=ioloop_c.new_event_loop)``, Python 3.12+);
+``ioloop_c-stockwrap``, to compare, is ``ioloop_c-set`` under Tornado's
+stock ``AsyncIOMainLoop``, what that way gave before.  With ``--processes N``
 the listening socket is bound once and shared by N forked children, each
 with its own loop (``--reuse-port``: each child binds with SO_REUSEPORT).
 """
@@ -24,6 +34,8 @@ import json
 import logging
 import os
 import signal
+from collections.abc import Coroutine
+from typing import Any
 
 import tornado.httpclient
 import tornado.httpserver
@@ -77,7 +89,9 @@ class LoopStatsHandler(tornado.web.RequestHandler):
     def get(self) -> None:
         loop = asyncio.get_running_loop()
         stats = loop.stats() if hasattr(loop, "stats") else {}
-        self.write({"loop": type(loop).__name__, "pid": os.getpid(),
+        ioloop = tornado.ioloop.IOLoop.current()
+        self.write({"loop": type(loop).__name__, "ioloop": type(ioloop).__name__,
+                    "pid": os.getpid(),
                     "ticks_seen_by_periodic": self.application.settings["ticks"][0],
                     "stats": stats})
 
@@ -121,15 +135,22 @@ async def serve(sockets: list, announce: bool, slow_callback: float = 0.0,
         loop.add_signal_handler(sig, stop.set)
     if announce:
         port = sockets[0].getsockname()[1]
-        log.info("pid %d serving on http://127.0.0.1:%d/ (loop %s)", os.getpid(), port,
-                 type(loop).__module__ + "." + type(loop).__name__)
+        ioloop = tornado.ioloop.IOLoop.current()
+        log.info("pid %d serving on http://127.0.0.1:%d/ (loop %s) Tornado IOLoop %s",
+                 os.getpid(), port, type(loop).__module__ + "." + type(loop).__name__,
+                 type(ioloop).__module__ + "." + type(ioloop).__name__)
     await stop.wait()
     periodic.stop()
     server.stop()
     await server.close_all_connections()
 
 
+LOOPS = ("ioloop_c", "ioloop_c-set", "ioloop_c-run", "ioloop_c-factory",
+         "ioloop_c-stockwrap", "stock", "uvloop")
+
+
 def use_loop(kind: str) -> None:
+    """Set-up before anything runs: a policy for the ways that use one."""
     if kind == "ioloop_c":
         import ioloop_c
 
@@ -138,8 +159,36 @@ def use_loop(kind: str) -> None:
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    elif kind != "stock":
+    elif kind not in LOOPS:
         raise SystemExit(f"unknown loop {kind!r}")
+
+
+def run_on(kind: str, main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` to completion the way ``kind`` names."""
+    if kind.startswith("ioloop_c-"):
+        import ioloop_c
+
+        if kind in ("ioloop_c-set", "ioloop_c-stockwrap"):
+            loop = ioloop_c.new_event_loop()
+            asyncio.set_event_loop(loop)
+            if kind == "ioloop_c-stockwrap":
+                # For comparison only: Tornado's own AsyncIOMainLoop (Python
+                # add_handler & co.) around our loop, which is what this way
+                # gave before ioloop_c adopted such loops itself.
+                from tornado.platform.asyncio import AsyncIOMainLoop
+
+                AsyncIOMainLoop()
+            try:
+                loop.run_until_complete(main)
+            finally:
+                asyncio.set_event_loop(None)
+                loop.close()
+        elif kind == "ioloop_c-run":
+            ioloop_c.run(main)
+        else:
+            asyncio.run(main, loop_factory=ioloop_c.new_event_loop)  # 3.12+
+    else:
+        asyncio.run(main)
 
 
 def main() -> None:
@@ -148,7 +197,7 @@ def main() -> None:
     parser.add_argument("--address", default="127.0.0.1")
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--reuse-port", action="store_true")
-    parser.add_argument("--loop", default="ioloop_c")
+    parser.add_argument("--loop", default="ioloop_c", choices=LOOPS)
     parser.add_argument("--slow-callback", type=float, default=0.1, metavar="SECONDS",
                         help="ioloop_c: log callbacks that hold the loop this long (0: off)")
     parser.add_argument("--no-callback-timing", action="store_true",
@@ -169,8 +218,8 @@ def main() -> None:
                                                reuse_port=args.reuse_port)
     # Each process (each child after a fork) makes its own fresh loop here.
     try:
-        asyncio.run(serve(sockets, announce=True, slow_callback=args.slow_callback,
-                          callback_timing=not args.no_callback_timing))
+        run_on(args.loop, serve(sockets, announce=True, slow_callback=args.slow_callback,
+                                callback_timing=not args.no_callback_timing))
     except KeyboardInterrupt:
         pass
 

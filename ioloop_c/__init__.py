@@ -16,9 +16,13 @@ import warnings
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from . import _compat, _core
+from . import _compat, _core, _tornado_hook
 from ._ioloop import IOLoop, PeriodicCallback
 from ._loop import Loop
+
+# Whenever Tornado is (or gets) imported too, the IOLoop it makes for an
+# ioloop_c loop is the shim's, with the native fast paths.
+_tornado_hook.watch()
 
 __all__ = [
     "ERROR",

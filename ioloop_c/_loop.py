@@ -21,7 +21,7 @@ from asyncio import base_events, events, format_helpers
 from collections.abc import Callable
 from typing import Any
 
-from . import _compat, _core
+from . import _compat, _core, _tornado_hook
 from ._compat import SelectorLoopBase, SelectorView
 
 __all__ = ["Loop"]
@@ -177,6 +177,8 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
             raise RuntimeError("Cannot close a running event loop")
         if self.is_closed():
             return
+        # The shim IOLoop Tornado registered for this loop goes with it.
+        _tornado_hook.forget(self)
         # asyncio's own close: signal handlers, the self-pipe, the default
         # executor.  Its `_closed` flag is the core's.
         SelectorLoopBase.close(self)

@@ -11,6 +11,12 @@ or, for the whole process (``IOLoop.current()``, ``AsyncTestCase``,
     import ioloop_c
     ioloop_c.install()
 
+Without either, the IOLoop Tornado makes around a running ioloop_c loop
+(``asyncio.run(main(), loop_factory=ioloop_c.new_event_loop)``,
+``ioloop_c.run(main())``, ``new_event_loop()`` + ``set_event_loop()``) is
+already a :class:`MainLoop` with the native paths: see
+:mod:`ioloop_c._tornado_hook`.
+
 Tornado 6 accepts only subclasses of its ``BaseAsyncIOLoop`` in
 ``IOLoop.configure``, so :class:`IOLoop` subclasses ``AsyncIOLoop`` and runs
 on a native :class:`ioloop_c.Loop` as its ``asyncio_loop``.  The methods
@@ -30,7 +36,7 @@ from typing import Any
 from tornado import ioloop as _tioloop
 from tornado.platform import asyncio as _tasyncio
 
-from . import _loop
+from . import _tornado_hook
 from ._loop import Loop
 
 __all__ = ["IOLoop", "MainLoop", "TornadoLoop"]
@@ -76,6 +82,10 @@ class _NativeMixin:
             self._native = None
             return
         self._native = native
+        # Exceptions from Tornado-style callbacks are Tornado's to log, on
+        # tornado.application, as TornadoLoop does; a plain Loop logs on
+        # "ioloop_c" until Tornado adopts it.
+        native._callback_logger = app_log
         for name, native_name in _NATIVE.items():
             setattr(self, name, getattr(native, native_name))
 
@@ -136,26 +146,41 @@ class IOLoop(_NativeMixin, _tasyncio.AsyncIOLoop):
 
 
 class MainLoop(_NativeMixin, _tasyncio.AsyncIOMainLoop):
-    """Tornado's wrapper for an already running asyncio loop, with the
-    native fast paths when that loop is an ioloop_c loop."""
+    """Tornado's wrapper for an already running (or current) asyncio loop,
+    with the native fast paths when that loop is an ioloop_c loop.
+
+    This is what ``IOLoop.current()`` gives for an ioloop_c loop, however
+    that loop was made (``asyncio.run(..., loop_factory=...)``,
+    ``ioloop_c.run()``, ``asyncio.Runner``, ``new_event_loop()`` with
+    ``set_event_loop``, ``install()``): see :mod:`ioloop_c._tornado_hook`.
+    ``asyncio_loop=`` names the loop; by default it is asyncio's current
+    one, as for Tornado's ``AsyncIOMainLoop``."""
 
     def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
-        super().initialize(**kwargs)
+        asyncio_loop = kwargs.pop("asyncio_loop", None)
+        if asyncio_loop is None:
+            super().initialize(**kwargs)
+        else:
+            # What AsyncIOMainLoop.initialize does, with the loop given
+            # instead of looked up.
+            _tasyncio.BaseAsyncIOLoop.initialize(self, asyncio_loop, **kwargs)
         self._bind_native()
 
 
 def _adopt(loop: Loop) -> None:
-    # Tornado wraps a running asyncio loop it has not seen in an
-    # AsyncIOMainLoop; register ours first, so IOLoop.current() is a
-    # MainLoop with the native fast paths.
+    # Register a MainLoop for a loop Tornado has not seen yet (the run
+    # hook used only if Tornado's map could not be patched).
     if loop not in _tioloop.IOLoop._ioloop_for_asyncio:
-        MainLoop()
+        MainLoop(asyncio_loop=loop)
 
 
 def install() -> None:
     """Make Tornado use ioloop_c everywhere in this process: new IOLoops
     are :class:`IOLoop`, and the IOLoop Tornado puts around a running
-    ioloop_c loop is a :class:`MainLoop`."""
+    ioloop_c loop is a :class:`MainLoop` (as it is without install())."""
     _tioloop.IOLoop.configure(IOLoop)
-    if _adopt not in _loop.run_hooks:
-        _loop.run_hooks.append(_adopt)
+    _tornado_hook.patch(_tioloop)
+
+
+# Importing the shim is one of the ways Tornado's map gets patched.
+_tornado_hook.patch(_tioloop)

@@ -83,6 +83,31 @@ def test_app_runs_on_ioloop_c(app):
     assert info["stats"]["callbacks"] > 0 and info["stats"]["fd_events"] > 0
 
 
+WAYS = ["ioloop_c", "ioloop_c-set", "ioloop_c-run"]
+if sys.version_info >= (3, 12):
+    WAYS.append("ioloop_c-factory")
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_app_each_way_in_gets_the_native_mainloop(way):
+    """Each --loop way of making an ioloop_c loop: the Tornado IOLoop the
+    app's handlers see is the shim's MainLoop, and requests are served."""
+    proc = start_app("--port", str(free_port()), "--loop", way)
+    try:
+        (pid, port, loop_name), = wait_serving(proc)
+        assert loop_name == "ioloop_c._loop.Loop"
+        status, body = get(port, "/")
+        assert (status, body) == (200, b"Hello, world")
+        status, body = get(port, "/fetch")
+        assert json.loads(body)["fetched"]["name"] == "fetched"
+        info = json.loads(get(port, "/debug/loop")[1])
+        assert (info["loop"], info["ioloop"]) == ("Loop", "MainLoop")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        proc.stdout.close()
+
+
 def test_websocket_echo(app):
     import asyncio
 
