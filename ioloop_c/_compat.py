@@ -43,6 +43,7 @@ REPLACED = (
     "_remove_reader",
     "_add_writer",
     "_remove_writer",
+    "_make_socket_transport",
 )
 
 #: Private asyncio names the inherited code uses and we rely on existing.

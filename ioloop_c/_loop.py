@@ -14,13 +14,14 @@ import concurrent.futures
 import inspect
 import logging
 import signal
+import socket
 import sys
 import threading
 from asyncio import base_events, events, format_helpers
 from collections.abc import Callable
 from typing import Any
 
-from . import _core
+from . import _core, _transport
 from ._compat import SelectorLoopBase, SelectorView
 
 __all__ = ["Loop"]
@@ -45,6 +46,12 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
     #: Logger for exceptions from Tornado-style callbacks and handlers.
     _callback_logger = logger
 
+    #: Whether socket transports (create_connection, create_server, their
+    #: Unix and sock= forms, connect_accepted_socket, TLS over them) are
+    #: the native ones; False uses asyncio's Python transport.  Defaults
+    #: to True unless IOLOOP_C_TRANSPORT=python is in the environment.
+    native_transport: bool
+
     def __init__(self, backend: str | None = None) -> None:
         _core.Loop.__init__(self, backend, wall_clock=self._wall_clock)
         try:
@@ -52,6 +59,38 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
         except BaseException:
             _core.Loop._close(self)
             raise
+        self.native_transport = _transport.native_by_default()
+
+    def _make_socket_transport(  # type: ignore[override]
+        self,
+        sock: Any,
+        protocol: Any,
+        waiter: Any = None,
+        *,
+        extra: Any = None,
+        server: Any = None,
+        context: Any = None,
+    ) -> Any:
+        # asyncio's socket paths all make their transport here.  (3.15
+        # passes `context`; earlier versions never do.)  The native one
+        # needs a real socket; and where the loop's fd primitives were
+        # replaced on the instance (tests do that with mocks), asyncio's
+        # transport, which goes through them, honours the replacement.
+        if (
+            self.native_transport
+            and _transport.SocketTransport is not None
+            and isinstance(sock, socket.socket)
+            and "_add_reader" not in self.__dict__
+            and "_add_writer" not in self.__dict__
+        ):
+            self._ensure_fd_no_transport(sock)
+            return _transport.SocketTransport(
+                self, sock, protocol, waiter, extra, server, context
+            )
+        kw = {} if context is None else {"context": context}
+        return super()._make_socket_transport(
+            sock, protocol, waiter, extra=extra, server=server, **kw
+        )
 
     # -- running -------------------------------------------------------
     def run_forever(self) -> None:
