@@ -203,10 +203,12 @@ iol_transport_event(PyObject *obj, int mask)
         (tr->smask & IOL_WRITE) && tr->wlen && !tr->conn_lost &&
         tr->loop != NULL) {
         rc = iol_tr_flush(tr);
-        if (rc < 0 && !PyErr_ExceptionMatches(PyExc_SystemExit) &&
-            !PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
-            rc = iol_tr_fatal(tr, "Fatal error on transport");
-        }
+    }
+    /* Anything else that failed (connection_lost() raising when a close
+     * completes, a call_soon() refused) is this transport's fatal error:
+     * only SystemExit and KeyboardInterrupt leave the loop. */
+    if (rc < 0) {
+        rc = iol_tr_fatal(tr, "Fatal error on transport");
     }
     if (ctx != NULL) {
         PyObject *exc = iol_err_fetch();
