@@ -44,6 +44,7 @@ REPLACED = (
     "_add_writer",
     "_remove_writer",
     "_make_socket_transport",
+    "_make_ssl_transport",
 )
 
 #: Private asyncio names the inherited code uses and we rely on existing.

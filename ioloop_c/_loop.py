@@ -17,7 +17,7 @@ import signal
 import socket
 import sys
 import threading
-from asyncio import base_events, events, format_helpers
+from asyncio import base_events, constants, events, format_helpers, sslproto
 from collections.abc import Callable
 from typing import Any
 
@@ -71,18 +71,9 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
         server: Any = None,
         context: Any = None,
     ) -> Any:
-        # asyncio's socket paths all make their transport here.  (3.15
-        # passes `context`; earlier versions never do.)  The native one
-        # needs a real socket; and where the loop's fd primitives were
-        # replaced on the instance (tests do that with mocks), asyncio's
-        # transport, which goes through them, honours the replacement.
-        if (
-            self.native_transport
-            and _transport.SocketTransport is not None
-            and isinstance(sock, socket.socket)
-            and "_add_reader" not in self.__dict__
-            and "_add_writer" not in self.__dict__
-        ):
+        # asyncio's plain socket paths all make their transport here.
+        # (3.15 passes `context`; earlier versions never do.)
+        if self._native_for(sock):
             self._ensure_fd_no_transport(sock)
             return _transport.SocketTransport(
                 self, sock, protocol, waiter, extra, server, context
@@ -91,6 +82,57 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
         return super()._make_socket_transport(
             sock, protocol, waiter, extra=extra, server=server, **kw
         )
+
+    def _native_for(self, sock: Any) -> bool:
+        # The native transport needs a real socket; and where the loop's
+        # fd primitives were replaced on the instance (tests do that with
+        # mocks), asyncio's transport, which goes through them, honours
+        # the replacement.
+        return (
+            self.native_transport
+            and _transport.SocketTransport is not None
+            and isinstance(sock, socket.socket)
+            and "_add_reader" not in self.__dict__
+            and "_add_writer" not in self.__dict__
+        )
+
+    def _make_ssl_transport(  # type: ignore[override]
+        self,
+        rawsock: Any,
+        protocol: Any,
+        sslcontext: Any,
+        waiter: Any = None,
+        *,
+        server_side: bool = False,
+        server_hostname: Any = None,
+        extra: Any = None,
+        server: Any = None,
+        ssl_handshake_timeout: Any = constants.SSL_HANDSHAKE_TIMEOUT,
+        ssl_shutdown_timeout: Any = constants.SSL_SHUTDOWN_TIMEOUT,
+        context: Any = None,
+    ) -> Any:
+        # asyncio's TLS: its SSLProtocol (a BufferedProtocol) over a
+        # socket transport, which asyncio makes here without going through
+        # _make_socket_transport.
+        if not self._native_for(rawsock):
+            kw = {} if context is None else {"context": context}
+            return super()._make_ssl_transport(
+                rawsock, protocol, sslcontext, waiter,
+                server_side=server_side, server_hostname=server_hostname,
+                extra=extra, server=server,
+                ssl_handshake_timeout=ssl_handshake_timeout,
+                ssl_shutdown_timeout=ssl_shutdown_timeout, **kw,
+            )
+        self._ensure_fd_no_transport(rawsock)
+        ssl_protocol = sslproto.SSLProtocol(
+            self, protocol, sslcontext, waiter, server_side, server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+        )
+        _transport.SocketTransport(
+            self, rawsock, ssl_protocol, None, extra, server, context
+        )
+        return ssl_protocol._app_transport
 
     # -- running -------------------------------------------------------
     def run_forever(self) -> None:

@@ -66,7 +66,6 @@ if _core_type is not None:
         _start_tls_compatible = True
         _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
         max_size = 256 * 1024
-        _server: Any = None
 
         def __init__(
             self,
@@ -90,8 +89,8 @@ if _core_type is not None:
                 except OSError:
                     self._extra["peername"] = None
             self._native_init(loop, sock, protocol, context)
-            self._server = server
             if server is not None:
+                self._server = server
                 _server_attach(server, self)
             loop._transports[self._sock_fd] = self
             # Small writes go out without waiting for the peer's ACK.

@@ -213,13 +213,17 @@ def test_write_accepts_bytes_like_and_refuses_others(loop):
                 tr.write(bad)
         with pytest.raises(TypeError):
             tr.writelines([b"ok", 42])
+        # Ours checks every item first; asyncio's own writelines queues
+        # the items before the bad one from 3.12 on.
+        partial = not is_native(loop) and sys.version_info >= (3, 12)
+        prefix = b"ok" if partial else b""
         tr.write(b"")
         tr.write(b"a")
         tr.write(bytearray(b"b"))
         tr.write(memoryview(b"xcx")[1:2])
         tr.writelines([b"d", bytearray(b"e"), memoryview(b"f"), b""])
-        await sp.wait_for(6)
-        assert bytes(sp.data) == b"abcdef"
+        await sp.wait_for(6 + len(prefix))
+        assert bytes(sp.data) == prefix + b"abcdef"
         assert tr.get_write_buffer_size() == 0
         await close_all(server, sp, cp)
 
@@ -228,6 +232,8 @@ def test_write_accepts_bytes_like_and_refuses_others(loop):
 
 def test_queued_mutable_data_is_copied(loop):
     uvloop_differs(loop, 'a queued bytearray is not copied')
+    if not is_native(loop) and sys.version_info >= (3, 12):
+        pytest.xfail("asyncio's transport queues a view of a bytearray from 3.12 on")
     # Fill the kernel's buffers so that writes are queued, then change
     # the bytearray: what arrives is what was written.
     async def main():
@@ -810,6 +816,10 @@ def test_tls_echo(loop):
         port = server.sockets[0].getsockname()[1]
         reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_ctx)
         assert writer.get_extra_info("ssl_object") is not None
+        if is_native(loop):
+            # asyncio's SSLProtocol runs over the native transport.
+            raw = writer.transport._ssl_protocol._transport
+            assert type(raw) is _transport.SocketTransport
         payload = os.urandom(100000)
         writer.write(payload)
         await writer.drain()

@@ -433,6 +433,7 @@ static PyMemberDef transport_members[] = {
     TR_MEMBER("_loop", T_OBJECT, loop, READONLY),
     TR_MEMBER("_context", T_OBJECT, context, READONLY),
     TR_MEMBER("_empty_waiter", T_OBJECT, empty_waiter, 0),
+    TR_MEMBER("_server", T_OBJECT, server, 0),
     TR_MEMBER("_closing", T_INT, closing, READONLY),
     TR_MEMBER("_conn_lost", T_INT, conn_lost, READONLY),
     TR_MEMBER("_paused", T_INT, paused, READONLY),
@@ -484,6 +485,7 @@ Transport_traverse(TransportObject *tr, visitproc visit, void *arg)
     Py_VISIT(tr->protocol);
     Py_VISIT(tr->context);
     Py_VISIT(tr->empty_waiter);
+    Py_VISIT(tr->server);
     return 0;
 }
 
@@ -498,6 +500,7 @@ Transport_clear(TransportObject *tr)
     Py_CLEAR(tr->protocol);
     Py_CLEAR(tr->context);
     Py_CLEAR(tr->empty_waiter);
+    Py_CLEAR(tr->server);
     return 0;
 }
 

@@ -41,6 +41,7 @@ typedef struct {
     PyObject *protocol;
     PyObject *context;  /* entered around the fd's callbacks */
     PyObject *empty_waiter; /* sendfile's "queue drained" future, or None */
+    PyObject *server;   /* the asyncio.Server that accepted it, or None */
     iol_wchunk *wq;     /* the write queue: wq[whead .. whead + wlen) */
     Py_ssize_t whead, wlen, wcap;
     Py_ssize_t wsize;   /* bytes queued, not yet sent */
