@@ -125,7 +125,9 @@ if _core_type is not None:
                     self._server = None
                     server._detach(self)
 
-        def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
+        def _fatal_error(
+            self, exc: BaseException, message: str = "Fatal error on transport"
+        ) -> None:
             loop = self._loop
             if isinstance(exc, OSError):
                 if loop is not None and loop.get_debug():

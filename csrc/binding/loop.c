@@ -347,7 +347,6 @@ Loop_dealloc(LoopObject *self)
     PyMem_Free(self->fds);
     PyMem_Free(self->events);
     iol_heap_free(&self->timers);
-    PyMem_Free(self->rbuf);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }

@@ -79,10 +79,6 @@ struct LoopObject {
     /* The newest call_soon() handle in the ready queue, still tracked
      * because its caller may hold it; see loop_settle_held(). */
     HandleObject *held;
-    /* The transports' read buffer: a read is copied out of it (or handed
-     * over) before the next one, so one serves every transport. */
-    char *rbuf;
-    size_t rbuf_size;
 };
 
 /* loop.c */

