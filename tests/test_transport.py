@@ -7,6 +7,7 @@ the native transport but passes on stock asyncio is a bug of ours.
 """
 
 import asyncio
+import contextvars
 import gc
 import logging
 import os
@@ -187,6 +188,8 @@ def test_echo_and_extra_info(loop):
         await cp.wait_for(sum(len(b"ping %d" % i) for i in range(5)))
         assert bytes(cp.data) == b"".join(b"ping %d" % i for i in range(5))
         sock = tr.get_extra_info("socket")
+        if not is_uvloop(loop):
+            assert isinstance(sock, asyncio.trsock.TransportSocket)
         assert sock.family == socket.AF_INET
         assert tr.get_extra_info("sockname") == sock.getsockname()
         assert tr.get_extra_info("peername") == server.sockets[0].getsockname()
@@ -877,3 +880,34 @@ def test_native_type_exists_on_this_python():
     # The layout check must pass on every supported Python; if asyncio's
     # classes moved, this says so instead of silently falling back.
     assert _transport.SocketTransport is not None, sys.version
+
+
+def test_protocol_callbacks_run_in_the_context_of_creation(loop):
+    var = contextvars.ContextVar("var", default="unset")
+    seen = []
+
+    class Proto(Recorder):
+        def connection_made(self, transport):
+            seen.append(("made", var.get()))
+            super().connection_made(transport)
+
+        def data_received(self, data):
+            seen.append(("data", var.get()))
+            super().data_received(data)
+
+    async def main():
+        server = await loop.create_server(lambda: Recorder(loop, echo=True), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        var.set("client")
+        cp = Proto(loop)
+        await loop.create_connection(lambda: cp, "127.0.0.1", port)
+        var.set("changed later")
+        cp.transport.write(b"x")
+        await cp.wait_for(1)
+        assert seen == [("made", "client"), ("data", "client")]
+        cp.transport.close()
+        await asyncio.wait_for(cp.lost, 5)
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(asyncio.wait_for(main(), 20))
