@@ -139,6 +139,8 @@ REPLACED = (
     "_remove_writer",
     "_check_closed",
     "_make_datagram_transport",
+    "_make_socket_transport",
+    "_make_ssl_transport",
 ) + (("_run_forever_setup", "_run_forever_cleanup") if PY >= (3, 13) else ())
 
 #: Private asyncio names the inherited code uses and we rely on existing

@@ -15,13 +15,14 @@ import contextvars
 import inspect
 import logging
 import signal
+import socket
 import sys
 import threading
-from asyncio import base_events, events, format_helpers
+from asyncio import base_events, constants, events, format_helpers, sslproto
 from collections.abc import Callable
 from typing import Any
 
-from . import _compat, _core, _tornado_hook
+from . import _compat, _core, _tornado_hook, _transport
 from ._compat import SelectorLoopBase, SelectorView
 
 __all__ = ["Loop"]
@@ -46,6 +47,12 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
     #: Logger for exceptions from Tornado-style callbacks and handlers.
     _callback_logger = logger
 
+    #: Whether socket transports (create_connection, create_server, their
+    #: Unix and sock= forms, connect_accepted_socket, TLS over them) are
+    #: the native ones; False uses asyncio's Python transport.  Defaults
+    #: to True unless IOLOOP_C_TRANSPORT=python is in the environment.
+    native_transport: bool
+
     def __init__(self, backend: str | None = None) -> None:
         _core.Loop.__init__(self, backend, wall_clock=self._wall_clock)
         try:
@@ -53,6 +60,80 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
         except BaseException:
             _core.Loop._close(self)
             raise
+        self.native_transport = _transport.native_by_default()
+
+    def _make_socket_transport(  # type: ignore[override]
+        self,
+        sock: Any,
+        protocol: Any,
+        waiter: Any = None,
+        *,
+        extra: Any = None,
+        server: Any = None,
+        context: Any = None,
+    ) -> Any:
+        # asyncio's plain socket paths all make their transport here.
+        # (3.15 passes `context`; earlier versions never do.)
+        if self._native_for(sock):
+            self._ensure_fd_no_transport(sock)
+            return _transport.SocketTransport(
+                self, sock, protocol, waiter, extra, server, context
+            )
+        kw = {} if context is None else {"context": context}
+        return super()._make_socket_transport(
+            sock, protocol, waiter, extra=extra, server=server, **kw
+        )
+
+    def _native_for(self, sock: Any) -> bool:
+        # The native transport needs a real socket; and where the loop's
+        # fd primitives were replaced on the instance (tests do that with
+        # mocks), asyncio's transport, which goes through them, honours
+        # the replacement.
+        return (
+            self.native_transport
+            and _transport.SocketTransport is not None
+            and isinstance(sock, socket.socket)
+            and "_add_reader" not in self.__dict__
+            and "_add_writer" not in self.__dict__
+        )
+
+    def _make_ssl_transport(  # type: ignore[override]
+        self,
+        rawsock: Any,
+        protocol: Any,
+        sslcontext: Any,
+        waiter: Any = None,
+        *,
+        server_side: bool = False,
+        server_hostname: Any = None,
+        extra: Any = None,
+        server: Any = None,
+        ssl_handshake_timeout: Any = constants.SSL_HANDSHAKE_TIMEOUT,
+        ssl_shutdown_timeout: Any = constants.SSL_SHUTDOWN_TIMEOUT,
+        context: Any = None,
+    ) -> Any:
+        # asyncio's TLS: its SSLProtocol (a BufferedProtocol) over a
+        # socket transport, which asyncio makes here without going through
+        # _make_socket_transport.
+        if not self._native_for(rawsock):
+            kw = {} if context is None else {"context": context}
+            return super()._make_ssl_transport(
+                rawsock, protocol, sslcontext, waiter,
+                server_side=server_side, server_hostname=server_hostname,
+                extra=extra, server=server,
+                ssl_handshake_timeout=ssl_handshake_timeout,
+                ssl_shutdown_timeout=ssl_shutdown_timeout, **kw,
+            )
+        self._ensure_fd_no_transport(rawsock)
+        ssl_protocol = sslproto.SSLProtocol(
+            self, protocol, sslcontext, waiter, server_side, server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+        )
+        _transport.SocketTransport(
+            self, rawsock, ssl_protocol, None, extra, server, context
+        )
+        return ssl_protocol._app_transport
 
     # -- running -------------------------------------------------------
     def run_forever(self) -> None:

@@ -23,6 +23,7 @@ typedef struct iol_modstate iol_modstate;
 
 #include "handle.h"
 #include "loop.h"
+#include "transport.h"
 
 struct iol_modstate {
     PyTypeObject *LoopType;
@@ -34,6 +35,20 @@ struct iol_modstate {
     PyObject *str_total_seconds;
     PyObject *str_report_slow; /* "_report_slow_callback" */
     PyObject *str_close;
+    /* transport.c: the native transport type (NULL where asyncio's
+     * transport classes do not have the layout it builds on), and what
+     * it calls by name. */
+    PyTypeObject *TransportType;
+    PyObject *BufferedProtocol;
+    PyObject *str_data_received;
+    PyObject *str_get_buffer;
+    PyObject *str_buffer_updated;
+    PyObject *str_eof_received;
+    PyObject *str_pause_writing;
+    PyObject *str_resume_writing;
+    PyObject *str_call_soon;
+    PyObject *str_set_result;
+    PyObject *str_set_exception;
     /* Freed handles (exact HandleType and TimerHandleType), kept for
      * reuse as uvloop and CPython's own freelists do: a reused handle
      * costs no allocation and does not count towards the next garbage

@@ -59,17 +59,22 @@ ready_grow(iol_ready *q)
 }
 
 int
-iol_ready_push(iol_ready *q, HandleObject *h, int mask)
+iol_ready_push_obj(iol_ready *q, PyObject *obj, int mask)
 {
     if (q->len == q->cap && ready_grow(q) < 0) {
         return -1;
     }
     iol_ready_item *it = &q->items[(q->head + q->len) & (q->cap - 1)];
-    Py_INCREF(h);
-    it->handle = h;
+    it->obj = Py_NewRef(obj);
     it->mask = mask;
     q->len++;
     return 0;
+}
+
+int
+iol_ready_push(iol_ready *q, HandleObject *h, int mask)
+{
+    return iol_ready_push_obj(q, (PyObject *)h, mask);
 }
 
 static iol_ready_item
@@ -129,18 +134,18 @@ static iol_ready_item
 loop_pop(LoopObject *self)
 {
     iol_ready_item it = ready_pop(&self->ready);
-    if (it.handle == self->held) {
+    if (it.obj == (PyObject *)self->held) {
         self->held = NULL;
     }
     return it;
 }
 
-/* Give up the queue's reference to a popped handle, tracking it first if
- * it outlives the queue untracked. */
+/* Give up the queue's reference to a popped item, tracking a handle
+ * first if it outlives the queue untracked (transports stay tracked). */
 static void
-loop_release(HandleObject *h)
+loop_release(PyObject *h)
 {
-    if (Py_REFCNT(h) > 1 && !PyObject_GC_IsTracked((PyObject *)h)) {
+    if (Py_REFCNT(h) > 1 && !PyObject_GC_IsTracked(h)) {
         PyObject_GC_Track(h);
     }
     Py_DECREF(h);
@@ -201,7 +206,7 @@ static void
 loop_drop_work(LoopObject *self)
 {
     while (self->ready.len) {
-        loop_release(loop_pop(self).handle);
+        loop_release(loop_pop(self).obj);
     }
     iol_timer *t;
     while ((t = iol_heap_pop(&self->timers)) != NULL) {
@@ -297,16 +302,16 @@ Loop_traverse(LoopObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     for (size_t i = 0; i < self->ready.len; i++) {
-        HandleObject *h = self->ready.items[(self->ready.head + i) &
-                                            (self->ready.cap - 1)].handle;
-        if (PyObject_GC_IsTracked((PyObject *)h)) {
+        PyObject *h = self->ready.items[(self->ready.head + i) &
+                                        (self->ready.cap - 1)].obj;
+        if (PyObject_GC_IsTracked(h)) {
             Py_VISIT(h);
         }
         else if (Py_REFCNT(h) == 1) {
             /* The loop's own: see loop_settle_held().  An untracked
              * handle with other owners would be a bug; not visiting it
              * can only keep objects alive, never free one in use. */
-            int rc = iol_handle_traverse(h, visit, arg);
+            int rc = iol_handle_traverse((HandleObject *)h, visit, arg);
             if (rc != 0) {
                 return rc;
             }
@@ -469,11 +474,20 @@ loop_tick(LoopObject *self)
     int rc = 0;
     for (size_t i = 0; i < count && rc == 0; i++) {
         iol_ready_item it = loop_pop(self);
-        /* Read before running: the callback may cancel its own handle. */
-        int ran = !it.handle->cancelled;
-        if (ran) {
+        int ran = 1;
+        if (it.mask & IOL_ITEM_STREAM) {
             self->stats.callbacks++;
-            rc = iol_handle_run(it.handle, it.mask);
+            rc = iol_transport_event(it.obj, it.mask & ~IOL_ITEM_STREAM);
+        }
+        else {
+            /* Read before running: the callback may cancel its own
+             * handle. */
+            HandleObject *h = (HandleObject *)it.obj;
+            ran = !h->cancelled;
+            if (ran) {
+                self->stats.callbacks++;
+                rc = iol_handle_run(h, it.mask);
+            }
         }
         if (timing && ran) {
             int64_t k = iol_ticks();
@@ -481,13 +495,13 @@ loop_tick(LoopObject *self)
             k_prev = k;
             if (took > self->stats.slowest_ticks ||
                 (self->slow_ticks >= 0 && took >= self->slow_ticks)) {
-                if (iol_loop_note_slow(self, it.handle, took) < 0) {
+                if (iol_loop_note_slow(self, it.obj, took) < 0) {
                     rc = -1;
                 }
                 k_prev = iol_ticks();
             }
         }
-        loop_release(it.handle);
+        loop_release(it.obj);
     }
     /* With timing on, the last tick reading already says when the batch
      * ended, which saves a clock reading per tick. */

@@ -5,9 +5,12 @@
 #ifndef IOL_LOOP_H
 #define IOL_LOOP_H
 
-/* One queued unit of work: a handle and, for fd handlers, the events. */
+/* One queued unit of work: a handle and, for fd handlers, the events;
+ * or, with IOL_ITEM_STREAM in the mask, a transport and its fd's events
+ * (no handle is made for those). */
+#define IOL_ITEM_STREAM 0x10000
 typedef struct {
-    HandleObject *handle;
+    PyObject *obj;
     int mask;
 } iol_ready_item;
 
@@ -18,13 +21,16 @@ typedef struct {
     size_t cap; /* a power of two, or 0 */
 } iol_ready;
 
-/* What the loop knows about one fd.  A Tornado handler and asyncio
- * readers/writers are kept apart; the kernel sees the union. */
+/* What the loop knows about one fd.  A Tornado handler, asyncio
+ * readers/writers and a native transport are kept apart; the kernel sees
+ * the union. */
 typedef struct {
     HandleObject *handler; /* Tornado add_handler, or NULL */
     HandleObject *reader;  /* asyncio add_reader, or NULL */
     HandleObject *writer;  /* asyncio add_writer, or NULL */
+    PyObject *stream;      /* a transport (transport.c), or NULL */
     int tmask;             /* Tornado interest, READ | WRITE | ERROR */
+    int smask;             /* the transport's interest, READ | WRITE */
     int kmask;             /* what the backend watches: READ | WRITE */
 } iol_fdslot;
 
@@ -78,13 +84,14 @@ struct LoopObject {
 /* loop.c */
 extern PyType_Spec iol_loop_spec;
 int iol_ready_push(iol_ready *q, HandleObject *h, int mask);
+int iol_ready_push_obj(iol_ready *q, PyObject *obj, int mask);
 int iol_loop_push_soon(LoopObject *self, HandleObject *h);
 int64_t iol_seconds_to_ns(double s);
 int iol_loop_check_open(LoopObject *self);
 void iol_loop_timer_cancel(LoopObject *self, TimerHandleObject *t);
 
 /* loop_stats.c */
-int iol_loop_note_slow(LoopObject *self, HandleObject *h, int64_t took);
+int iol_loop_note_slow(LoopObject *self, PyObject *h, int64_t took);
 PyObject *Loop_stats(LoopObject *, PyObject *);
 PyObject *Loop_set_timing(LoopObject *, PyObject *);
 PyObject *Loop_set_slow_threshold(LoopObject *, PyObject *);
@@ -131,5 +138,6 @@ PyObject *Loop_watched_fds(LoopObject *, PyObject *);
 int iol_fd_dispatch(LoopObject *self, const iol_event *ev);
 void iol_fd_clear_all(LoopObject *self, int close_fds);
 int iol_fd_traverse(LoopObject *self, visitproc visit, void *arg);
+int iol_fd_stream_set(LoopObject *self, int fd, PyObject *owner, int want);
 
 #endif /* IOL_LOOP_H */

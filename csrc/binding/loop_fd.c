@@ -64,13 +64,14 @@ slot_kmask(const iol_fdslot *s)
     if (s->writer != NULL) {
         m |= IOL_WRITE;
     }
-    return m;
+    return m | s->smask;
 }
 
 static int
 slot_used(const iol_fdslot *s)
 {
-    return s->handler != NULL || s->reader != NULL || s->writer != NULL;
+    return s->handler != NULL || s->reader != NULL || s->writer != NULL ||
+           s->stream != NULL;
 }
 
 /* Tell the backend about a change of interest.  A registration with no
@@ -525,6 +526,69 @@ Loop_watched_fds(LoopObject *self, PyObject *Py_UNUSED(ignored))
     return list;
 }
 
+/*
+ * A native transport's interest in its fd: `want` is READ | WRITE or 0.
+ * The slot holds a reference to the transport while it wants anything,
+ * as a registered handle holds its callback, and none once it wants
+ * nothing (a paused, idle transport is not kept alive by the loop).  An
+ * asyncio reader or writer may share the fd (asyncio's sendfile adds a
+ * writer while the transport waits); a Tornado handler may not.
+ * Dropping interest never fails: on a closed loop, or a slot that went
+ * to another owner, there is nothing left to drop.
+ */
+int
+iol_fd_stream_set(LoopObject *self, int fd, PyObject *owner, int want)
+{
+    if (!self->initialized || self->closed) {
+        if (want == 0) {
+            return 0;
+        }
+        return iol_loop_check_open(self);
+    }
+    iol_fdslot *s = want ? slot_ensure(self, fd) : slot_get(self, fd);
+    if (s == NULL) {
+        return want ? -1 : 0;
+    }
+    if (s->stream != NULL && s->stream != owner) {
+        if (want == 0) {
+            return 0;
+        }
+        PyErr_Format(PyExc_RuntimeError,
+                     "fd %d is already used by another transport", fd);
+        return -1;
+    }
+    if (want && s->handler != NULL) {
+        PyErr_Format(PyExc_ValueError,
+                     "fd %d is already watched by add_handler()", fd);
+        return -1;
+    }
+    int was_used = slot_used(s);
+    int oldk = slot_kmask(s);
+    int olds = s->smask;
+    s->smask = want;
+    int newk = slot_kmask(s);
+    if (want == 0) {
+        PyObject *old = s->stream;
+        s->stream = NULL;
+        slot_update_kernel(self, fd, oldk);
+        Py_XDECREF(old);
+        return 0;
+    }
+    /* First interest: ask the kernel even if a reader already made it
+     * watch this fd, since the fd may be new under an old number. */
+    if (apply_kmask(self, fd, oldk, newk, olds == 0) < 0) {
+        s->smask = olds;
+        return -1;
+    }
+    if (s->stream == NULL) {
+        s->stream = Py_NewRef(owner);
+        if (!was_used) {
+            self->nwatched++;
+        }
+    }
+    return 0;
+}
+
 /* Turn one kernel event into ready items.  The mask is cut down to what
  * is still wanted (ERROR always goes through), as libuv does. */
 int
@@ -549,6 +613,13 @@ iol_fd_dispatch(LoopObject *self, const iol_event *ev)
     }
     if (s->writer != NULL && (mask & (IOL_WRITE | IOL_ERROR)) &&
         iol_ready_push(&self->ready, s->writer, IOL_WRITE) < 0) {
+        return -1;
+    }
+    /* The transport looks at its own state when the item runs, so an
+     * event that went stale meanwhile (paused, closed) does nothing. */
+    if (s->stream != NULL && (mask & (s->smask | IOL_ERROR)) &&
+        iol_ready_push_obj(&self->ready, s->stream,
+                           mask | IOL_ITEM_STREAM) < 0) {
         return -1;
     }
     return 0;
@@ -585,6 +656,9 @@ iol_fd_clear_all(LoopObject *self, int close_fds)
         HandleObject *h = take(&self->fds[fd].handler);
         HandleObject *r = take(&self->fds[fd].reader);
         HandleObject *w = take(&self->fds[fd].writer);
+        PyObject *tr = self->fds[fd].stream;
+        self->fds[fd].stream = NULL;
+        self->fds[fd].smask = 0;
         self->fds[fd].tmask = 0;
         if (h != NULL && close_fds && h->arg != NULL) {
             PyObject *obj = Py_NewRef(h->arg);
@@ -594,6 +668,7 @@ iol_fd_clear_all(LoopObject *self, int close_fds)
         release_handle(h);
         release_handle(r);
         release_handle(w);
+        Py_XDECREF(tr);
     }
     self->nwatched = 0;
 }
@@ -605,6 +680,7 @@ iol_fd_traverse(LoopObject *self, visitproc visit, void *arg)
         Py_VISIT(self->fds[fd].handler);
         Py_VISIT(self->fds[fd].reader);
         Py_VISIT(self->fds[fd].writer);
+        Py_VISIT(self->fds[fd].stream);
     }
     return 0;
 }

@@ -10,10 +10,10 @@
  * and report it if it crossed the threshold.  Rare, so Python calls are
  * fine; the reporter's own time is not charged to the next callback. */
 static int
-note_slow(LoopObject *self, HandleObject *h, int64_t took)
+note_slow(LoopObject *self, PyObject *h, int64_t took)
 {
     if (took > self->stats.slowest_ticks) {
-        PyObject *r = PyObject_Repr((PyObject *)h);
+        PyObject *r = PyObject_Repr(h);
         if (r == NULL) {
             PyErr_Clear();
         }
@@ -30,7 +30,7 @@ note_slow(LoopObject *self, HandleObject *h, int64_t took)
     PyObject *res = NULL;
     if (secs != NULL) {
         res = PyObject_CallMethodObjArgs((PyObject *)self, st->str_report_slow,
-                                         (PyObject *)h, secs, NULL);
+                                         h, secs, NULL);
         Py_DECREF(secs);
     }
     if (res == NULL) {
@@ -52,7 +52,7 @@ note_slow(LoopObject *self, HandleObject *h, int64_t took)
  * pending, and it wins over any they raise.  Returns -1 with an exception
  * set, else 0. */
 int
-iol_loop_note_slow(LoopObject *self, HandleObject *h, int64_t took)
+iol_loop_note_slow(LoopObject *self, PyObject *h, int64_t took)
 {
     if (!PyErr_Occurred()) {
         return note_slow(self, h, took);

@@ -83,7 +83,19 @@ module_exec(PyObject *mod)
     INTERN(str_total_seconds, "total_seconds");
     INTERN(str_report_slow, "_report_slow_callback");
     INTERN(str_close, "close");
+    INTERN(str_data_received, "data_received");
+    INTERN(str_get_buffer, "get_buffer");
+    INTERN(str_buffer_updated, "buffer_updated");
+    INTERN(str_eof_received, "eof_received");
+    INTERN(str_pause_writing, "pause_writing");
+    INTERN(str_resume_writing, "resume_writing");
+    INTERN(str_call_soon, "call_soon");
+    INTERN(str_set_result, "set_result");
+    INTERN(str_set_exception, "set_exception");
 #undef INTERN
+    if (iol_transport_type_init(mod, st) < 0) {
+        return -1;
+    }
     if (PyModule_AddIntConstant(mod, "READ", IOL_READ) < 0 ||
         PyModule_AddIntConstant(mod, "WRITE", IOL_WRITE) < 0 ||
         PyModule_AddIntConstant(mod, "ERROR", IOL_ERROR) < 0) {
@@ -99,6 +111,8 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->LoopType);
     Py_VISIT(st->HandleType);
     Py_VISIT(st->TimerHandleType);
+    Py_VISIT(st->TransportType);
+    Py_VISIT(st->BufferedProtocol);
     return 0;
 }
 
@@ -115,6 +129,17 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->str_total_seconds);
     Py_CLEAR(st->str_report_slow);
     Py_CLEAR(st->str_close);
+    Py_CLEAR(st->TransportType);
+    Py_CLEAR(st->BufferedProtocol);
+    Py_CLEAR(st->str_data_received);
+    Py_CLEAR(st->str_get_buffer);
+    Py_CLEAR(st->str_buffer_updated);
+    Py_CLEAR(st->str_eof_received);
+    Py_CLEAR(st->str_pause_writing);
+    Py_CLEAR(st->str_resume_writing);
+    Py_CLEAR(st->str_call_soon);
+    Py_CLEAR(st->str_set_result);
+    Py_CLEAR(st->str_set_exception);
     iol_handle_freelists_clear(st);
     return 0;
 }

@@ -1,0 +1,175 @@
+"""The native socket transport: the Python half.
+
+:class:`ioloop_c._core.StreamTransport` (csrc/binding/transport.c) holds
+the data path: reads straight from the tick into ``data_received`` or a
+``BufferedProtocol``'s buffer, ``write`` / ``writelines`` with a write
+queue sent by one ``sendmsg``, flow control, ``pause_reading`` and
+``resume_reading``, ``close``, ``abort`` and ``write_eof``.  This subclass
+adds what runs once per connection or on errors only: set-up,
+``connection_lost``, reports, ``repr``, the ResourceWarning of a transport
+dropped open, and the waiter asyncio's ``sendfile`` uses.
+
+The Loop makes these in ``_make_socket_transport``, which asyncio's
+``create_connection``, ``create_server``, the Unix forms,
+``connect_accepted_socket`` and TLS (``SSLProtocol`` over a socket
+transport) all go through.  ``IOLOOP_C_TRANSPORT=python`` in the
+environment, or ``loop.native_transport = False``, makes the loop use
+asyncio's own Python transport instead.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import socket
+import warnings
+from asyncio import base_events, constants, futures, transports, trsock
+from asyncio.log import logger
+from typing import Any
+
+from . import _core
+
+__all__ = ["SocketTransport", "native_by_default"]
+
+# Server._attach() / _detach() take the transport from Python 3.13 on.
+_SERVER_TAKES_TRANSPORT = len(inspect.signature(base_events.Server._attach).parameters) > 1
+
+
+def native_by_default() -> bool:
+    """Whether new loops use the native transport (the environment's say)."""
+    choice = os.environ.get("IOLOOP_C_TRANSPORT", "native").strip().lower()
+    return choice != "python" and _core_type is not None
+
+
+def _server_attach(server: Any, transport: Any) -> None:
+    if _SERVER_TAKES_TRANSPORT:
+        server._attach(transport)
+    else:
+        server._attach()
+
+
+def _server_detach(server: Any, transport: Any) -> None:
+    if _SERVER_TAKES_TRANSPORT:
+        server._detach(transport)
+    else:
+        server._detach()
+
+
+_core_type: Any = getattr(_core, "StreamTransport", None)
+SocketTransport: Any = None
+
+if _core_type is not None:
+
+    class SocketTransport(_core_type):  # type: ignore[no-redef]
+        """An asyncio socket transport whose data path is native."""
+
+        _start_tls_compatible = True
+        _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
+        max_size = 256 * 1024
+
+        def __init__(
+            self,
+            loop: Any,
+            sock: socket.socket,
+            protocol: Any,
+            waiter: Any = None,
+            extra: dict[str, Any] | None = None,
+            server: Any = None,
+            context: Any = None,
+        ) -> None:
+            transports.BaseTransport.__init__(self, extra)
+            self._extra["socket"] = trsock.TransportSocket(sock)
+            try:
+                self._extra["sockname"] = sock.getsockname()
+            except OSError:
+                self._extra["sockname"] = None
+            if "peername" not in self._extra:
+                try:
+                    self._extra["peername"] = sock.getpeername()
+                except OSError:
+                    self._extra["peername"] = None
+            self._native_init(loop, sock, protocol, context)
+            if server is not None:
+                self._server = server
+                _server_attach(server, self)
+            loop._transports[self._sock_fd] = self
+            # Small writes go out without waiting for the peer's ACK.
+            base_events._set_nodelay(sock)
+            kw = {} if context is None else {"context": context}
+            loop.call_soon(protocol.connection_made, self, **kw)
+            # Reading starts only once connection_made() has run.
+            loop.call_soon(self._start_reading, **kw)
+            if waiter is not None:
+                loop.call_soon(futures._set_result_unless_cancelled, waiter, None, **kw)
+
+        def __repr__(self) -> str:
+            info = [type(self).__name__]
+            if self._sock is None:
+                info.append("closed")
+            elif self._closing:
+                info.append("closing")
+            info.append(f"fd={self._sock_fd}")
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                info.append("read=polling" if self._read_polling else "read=idle")
+                state = "polling" if self._write_polling else "idle"
+                info.append(f"write=<{state}, bufsize={self.get_write_buffer_size()}>")
+            return "<{}>".format(" ".join(info))
+
+        def __del__(self, _warn: Any = warnings.warn) -> None:
+            if self._sock is not None:
+                _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+                self._sock.close()
+                server = self._server
+                if server is not None and _SERVER_TAKES_TRANSPORT:
+                    self._server = None
+                    server._detach(self)
+
+        def _fatal_error(
+            self, exc: BaseException, message: str = "Fatal error on transport"
+        ) -> None:
+            loop = self._loop
+            if isinstance(exc, OSError):
+                if loop is not None and loop.get_debug():
+                    logger.debug("%r: %s", self, message, exc_info=True)
+            elif loop is not None:
+                loop.call_exception_handler(
+                    {
+                        "message": message,
+                        "exception": exc,
+                        "transport": self,
+                        "protocol": self._protocol,
+                    }
+                )
+            self._force_close(exc)
+
+        def _call_connection_lost(self, exc: BaseException | None) -> None:
+            try:
+                if self._protocol_connected and self._protocol is not None:
+                    self._protocol.connection_lost(exc)
+            finally:
+                server = self._server
+                self._server = None
+                try:
+                    self._release()
+                finally:
+                    if server is not None:
+                        _server_detach(server, self)
+                    waiter = self._empty_waiter
+                    if waiter is not None and not waiter.done():
+                        waiter.set_exception(ConnectionError("Connection is closed by peer"))
+
+        def _warn_lost_write(self) -> None:
+            logger.warning("socket.send() raised exception.")
+
+        def _make_empty_waiter(self) -> Any:
+            if self._empty_waiter is not None:
+                raise RuntimeError("Empty waiter is already set")
+            waiter = self._loop.create_future()
+            self._empty_waiter = waiter
+            if not self.get_write_buffer_size():
+                waiter.set_result(None)
+            return waiter
+
+        def _reset_empty_waiter(self) -> None:
+            self._empty_waiter = None
