@@ -56,6 +56,8 @@ OURS = "ioloop_c"
 HEADS = {"asyncio": "asyncio", "uvloop": "uvloop", "ioloop_c": "ioloop_c",
          "afn-asyncio": "afn/asyncio", "afn-uvloop": "afn/uvloop",
          "afn-ioloop_c": "afn/ioloop_c", "roofline": "C roofline"}
+METRICS = (("rps", "Echo round trips per second"),
+           ("rps_per_server_cpu", "Echo round trips per server CPU-second"))
 KIND_NAMES = {"protocol": "`Protocol`", "buffered": "`BufferedProtocol`",
               "streams": "streams", "tls": "TLS `Protocol`"}
 # Issue 14's targets at 10 connections: (kind, size, anchor, minimum ratio).
@@ -243,7 +245,8 @@ def run_client(ctx: dict, server: Server, transport: str, conns: int, size: int,
                duration: float, warmup: float) -> dict:
     cmd = [*ctx["client_cpu"], ctx["client"],
            "--unix" if transport == "unix" else "--tcp", server.addr,
-           "-c", str(conns), "-s", str(size), "-d", str(duration), "-w", str(warmup)]
+           "-c", str(conns), "-s", str(size), "-d", str(duration), "-w", str(warmup),
+           "--server-pid", str(server.proc.pid)]
     if server.kind == "tls":
         cmd.append("--tls")
     proc = subprocess.run(cmd, capture_output=True, text=True,
@@ -269,16 +272,19 @@ def run_echo(args: argparse.Namespace, ctx: dict, loops: list[str]) -> list[dict
                 continue
             names = loops_for(kind, loops)
             servers: dict[str, Server] = {}
+            failed: dict[str, str] = {}
             try:
                 for name in names:
                     try:
                         servers[name] = Server(name, kind, transport, ctx)
                     except RuntimeError as e:
                         log(f"  {e}")
+                        failed[name] = str(e)
                 for conns in args.conns:
                     for size in args.sizes:
-                        cells.append(run_cell(args, ctx, servers, transport, kind,
-                                              conns, size))
+                        cell = run_cell(args, ctx, servers, transport, kind, conns, size)
+                        cell["errors"].update(failed)
+                        cells.append(cell)
                         save_partial(args, cells)
             finally:
                 for s in servers.values():
@@ -330,22 +336,23 @@ def save_partial(args: argparse.Namespace, cells: list[dict]) -> None:
 
 
 def med(cell: dict, name: str, key: str = "rps") -> float | None:
-    v = cell["samples"].get(name)
-    return statistics.median(x[key] for x in v) if v else None
+    v = [x[key] for x in cell["samples"].get(name, []) if x.get(key, -1) >= 0]
+    return statistics.median(v) if v else None
 
 
-def ratio(cell: dict, ours: str, anchor: str) -> float | None:
+def ratio(cell: dict, ours: str, anchor: str, key: str = "rps") -> float | None:
     """The median over rounds of ours / anchor, each pair from one round."""
-    a = {x["round"]: x["rps"] for x in cell["samples"].get(anchor, [])}
-    o = {x["round"]: x["rps"] for x in cell["samples"].get(ours, [])}
-    pairs = [o[r] / a[r] for r in o if r in a and a[r] > 0]
+    a = {x["round"]: x.get(key, -1) for x in cell["samples"].get(anchor, [])}
+    o = {x["round"]: x.get(key, -1) for x in cell["samples"].get(ours, [])}
+    pairs = [o[r] / a[r] for r in o if r in a and a[r] > 0 and o[r] >= 0]
     return statistics.median(pairs) if pairs else None
 
 
-def afn_best(cell: dict) -> float | None:
+def afn_best(cell: dict, key: str = "rps") -> float | None:
     """aiofastnet's best single run on any loop (its TLS is bimodal)."""
-    runs = [x["rps"] for name in ("afn-asyncio", "afn-uvloop", "afn-ioloop_c")
+    runs = [x.get(key, -1) for name in ("afn-asyncio", "afn-uvloop", "afn-ioloop_c")
             for x in cell["samples"].get(name, [])]
+    runs = [v for v in runs if v > 0]
     return max(runs) if runs else None
 
 
@@ -446,7 +453,8 @@ def run_aiohttp(args: argparse.Namespace, ctx: dict, loops: list[str]) -> dict:
                     run_wrk(ctx, servers[name].port, 10, 1)  # warm-up
             except (RuntimeError, subprocess.CalledProcessError) as e:
                 log(f"  aiohttp {name}: {e}")
-                servers.pop(name, None)
+                if name in servers:
+                    servers.pop(name).stop()
         for conns in args.http_conns:
             res: dict[str, list[float]] = {}
             order = list(servers)
@@ -479,6 +487,39 @@ def _x(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
+def targets(data: dict) -> list[tuple]:
+    """(what, ioloop_c's ratio, the same per server CPU-second or None,
+    the target) for each of issue 14's targets that this run measured."""
+    rows: list[tuple] = []
+    cells = data.get("echo") or []
+    for kind, size, anchor, want in TARGETS:
+        c = next((c for c in cells if c["kind"] == kind and c["size"] == size
+                  and c["connections"] == 10 and c["transport"] == "tcp"), None)
+        if c is None:
+            continue
+        got = []
+        for key, _ in METRICS:
+            if anchor == "afn-best":
+                best, ours = afn_best(c, key), med(c, OURS, key)
+                got.append(ours / best if ours and best else None)
+                label = "aiofastnet's best run"
+            else:
+                got.append(ratio(c, OURS, anchor, key))
+                label = HEADS[anchor]
+        rows.append((f"{KIND_NAMES[kind]} {size_name(size)} vs {label}", *got, f">= {want}"))
+    for kind, res in (data.get("memory") or {}).items():
+        m = {lp: statistics.median(v) for lp, v in res.items() if v}
+        if OURS in m and m.get("uvloop", 0) > 0:
+            rows.append((f"memory per idle connection, {KIND_NAMES[kind]}, vs uvloop",
+                         m[OURS] / m["uvloop"], None, "<= 1.0"))
+    for conns, res in (data.get("aiohttp") or {}).items():
+        if res.get(OURS) and res.get("uvloop"):
+            rows.append((f"aiohttp hello-world, {conns} connections, vs uvloop",
+                         statistics.median(res[OURS]) / statistics.median(res["uvloop"]),
+                         None, ">= 1.1"))
+    return rows
+
+
 def report(data: dict) -> str:
     loops = data["loops"]
     a = data["args"]
@@ -498,19 +539,34 @@ def report(data: dict) -> str:
         "on any loop.", ""]
     cells = data.get("echo", [])
     for transport in dict.fromkeys(c["transport"] for c in cells):
-        lines += [f"## Echo round trips per second ({transport}, median)", "",
-                  "| case | conns | size | " + " | ".join(HEADS[lp] for lp in loops)
-                  + " | ours / uvloop | ours / asyncio | ours / roofline | ours / afn best |",
-                  "|---|---:|---:|" + "---:|" * (len(loops) + 4)]
+        for key, title in METRICS:
+            lines += [f"## {title} ({transport}, median)", "",
+                      "| case | conns | size | " + " | ".join(HEADS[lp] for lp in loops)
+                      + " | ours / uvloop | ours / asyncio | ours / roofline "
+                      "| ours / afn best |",
+                      "|---|---:|---:|" + "---:|" * (len(loops) + 4)]
+            for c in (c for c in cells if c["transport"] == transport):
+                best = afn_best(c, key)
+                ours = med(c, OURS, key)
+                lines.append(
+                    f"| {KIND_NAMES[c['kind']]} | {c['connections']} | "
+                    f"{size_name(c['size'])} | "
+                    + " | ".join(_num(med(c, lp, key)) for lp in loops) + " | "
+                    + " | ".join(_x(ratio(c, OURS, anc, key))
+                                 for anc in ("uvloop", "asyncio", "roofline"))
+                    + f" | {_x(ours / best if ours and best else None)} |")
+            lines.append("")
+        lines += [f"### CPU use: server / client (share of one CPU in the measured time, "
+                  f"median; {transport})", "",
+                  "| case | conns | size | " + " | ".join(HEADS[lp] for lp in loops) + " |",
+                  "|---|---:|---:|" + "---:|" * len(loops)]
         for c in (c for c in cells if c["transport"] == transport):
-            best = afn_best(c)
-            ours = med(c, OURS)
-            lines.append(
-                f"| {KIND_NAMES[c['kind']]} | {c['connections']} | {size_name(c['size'])} | "
-                + " | ".join(_num(med(c, lp)) for lp in loops) + " | "
-                + " | ".join(_x(ratio(c, OURS, anc)) for anc in ("uvloop", "asyncio",
-                                                                  "roofline"))
-                + f" | {_x(ours / best if ours and best else None)} |")
+            row = []
+            for lp in loops:
+                srv, cli = med(c, lp, "server_cpu"), med(c, lp, "client_cpu")
+                row.append("-" if srv is None or cli is None else f"{srv:.2f} / {cli:.2f}")
+            lines.append(f"| {KIND_NAMES[c['kind']]} | {c['connections']} | "
+                         f"{size_name(c['size'])} | " + " | ".join(row) + " |")
         lines += ["", f"### Latency p50 / p99 (µs, median over rounds; {transport})", "",
                   "| case | conns | size | " + " | ".join(HEADS[lp] for lp in loops) + " |",
                   "|---|---:|---:|" + "---:|" * len(loops)]
@@ -527,23 +583,13 @@ def report(data: dict) -> str:
             lines += ["Errors:", ""] + [
                 f"- {c['kind']} c={c['connections']} {size_name(c['size'])} {k}: "
                 f"{v.splitlines()[0] if v else v}" for c, k, v in errs] + [""]
-    if cells:
-        lines += ["## Issue 14's targets at 10 connections (informational)", "",
-                  "| target | ioloop_c ratio | wanted |", "|---|---:|---:|"]
-        for kind, size, anchor, want in TARGETS:
-            c = next((c for c in cells if c["kind"] == kind and c["size"] == size
-                      and c["connections"] == 10 and c["transport"] == "tcp"), None)
-            if c is None:
-                continue
-            if anchor == "afn-best":
-                best, ours = afn_best(c), med(c, OURS)
-                got = ours / best if ours and best else None
-                label = "aiofastnet's best run"
-            else:
-                got = ratio(c, OURS, anchor)
-                label = HEADS[anchor]
-            lines.append(f"| {KIND_NAMES[kind]} {size_name(size)} vs {label} | "
-                         f"{_x(got)} | >= {want} |")
+    rows = targets(data)
+    if rows:
+        lines += ["## Issue 14's targets (informational; echo at 10 connections)", "",
+                  "| target | ioloop_c | per server CPU-second | wanted |",
+                  "|---|---:|---:|---:|"]
+        lines += [f"| {label} | {_x(got)} | {_x(per_cpu)} | {want} |"
+                  for label, got, per_cpu, want in rows]
         lines.append("")
     mem = data.get("memory") or {}
     if mem:
@@ -574,6 +620,14 @@ def report(data: dict) -> str:
                          + f" | {_x(ru)} | {_x(ra)} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def write_report(args: argparse.Namespace, data: dict) -> None:
+    text = report(data)
+    with open(os.path.join(args.out, "echo.md"), "w") as f:
+        f.write(text + "\n")
+    print()
+    print(text)
 
 
 def machine() -> str:
@@ -616,6 +670,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--http-conns", help="wrk connections (default 10,100; quick 10)")
     ap.add_argument("--http-duration", type=float, help="seconds (default 3; quick 1)")
     ap.add_argument("--skip", default="", help="comma list of: echo,memory,aiohttp")
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite OUT/echo.md from OUT/echo.json")
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
     args = ap.parse_args(argv)
@@ -651,6 +707,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.build_dir = os.path.abspath(args.build_dir)
+    if args.report_only:
+        with open(os.path.join(args.out, "echo.json")) as f:
+            data = json.load(f)
+        write_report(args, data)
+        return 0
     os.makedirs(args.out, exist_ok=True)
     raise_fd_limit()
     t0 = time.monotonic()
@@ -683,16 +745,13 @@ def main(argv: list[str] | None = None) -> int:
             data["aiohttp"] = run_aiohttp(args, ctx, loops)
     data["load_end"] = load()
     data["seconds"] = round(time.monotonic() - t0, 1)
+    data["targets"] = targets(data)
     with open(os.path.join(args.out, "echo.json"), "w") as f:
         json.dump(data, f, indent=1)
     partial = os.path.join(args.out, "echo.partial.json")
     if os.path.exists(partial):
         os.unlink(partial)
-    text = report(data)
-    with open(os.path.join(args.out, "echo.md"), "w") as f:
-        f.write(text + "\n")
-    print()
-    print(text)
+    write_report(args, data)
     log(f"wrote {args.out}/echo.md and echo.json in {data['seconds']:.0f} s")
     failed = any(c["errors"] for c in data.get("echo", []))
     return 1 if failed else 0

@@ -5,7 +5,7 @@
  *     cc -O2 -DECHO_NO_TLS -o echo_client benchmarks/echo_client.c
  *
  *     echo_client (--tcp HOST:PORT | --unix PATH) [-c CONNS] [-s SIZE]
- *                 [-d SECONDS] [-w SECONDS] [--tls]
+ *                 [-d SECONDS] [-w SECONDS] [--tls] [--server-pid PID]
  *
  * Opens CONNS connections; each sends a SIZE-byte message and waits for
  * the whole echo (checked byte for byte) before it sends the next one.
@@ -19,6 +19,13 @@
  * completed round trip in microseconds.  Exits
  * non-zero, with the reason on stderr, if a connection fails or an echo
  * comes back wrong.
+ *
+ * --server-pid PID adds the CPU time the server process used in the
+ * measured phase (from /proc/PID/schedstat or /proc/PID/stat) and, from it, round trips per
+ * server CPU-second: on a machine shared with other work, a server that
+ * gets only part of its CPU still shows its cost per round trip.  The
+ * client's own CPU use is reported too (near 1.0 means the client, not
+ * the server, may be the limit).
  *
  * --tls wraps every connection in TLS (OpenSSL, no certificate check:
  * the servers use a self-signed certificate made for the run).
@@ -35,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -75,6 +83,54 @@ static int measuring;
  * this over the message size, which stays exact when a run holds only a
  * few round trips per connection (large messages). */
 static double bytes_in;
+
+static double
+cpu_self_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* CPU time of a process in seconds, or -1: its main thread's run time
+ * in ns from /proc/PID/schedstat (the servers have one thread), else
+ * utime + stime from /proc/PID/stat (clock ticks, 10 ms). */
+static double
+cpu_of_pid(long pid)
+{
+    char path[64], buf[1024];
+    unsigned long long run_ns;
+    snprintf(path, sizeof(path), "/proc/%ld/schedstat", pid);
+    FILE *f = fopen(path, "r");
+    if (f != NULL) {
+        int ok = fscanf(f, "%llu", &run_ns) == 1;
+        fclose(f);
+        if (ok) {
+            return (double)run_ns / 1e9;
+        }
+    }
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return -1.0;
+    }
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields after the command name, which is in parentheses: state is
+     * field 3, utime 14, stime 15. */
+    char *p = strrchr(buf, ')');
+    if (p == NULL) {
+        return -1.0;
+    }
+    unsigned long long ut = 0, st = 0;
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+               &ut, &st) != 2) {
+        return -1.0;
+    }
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
 
 static double
 now_ns(void)
@@ -318,7 +374,8 @@ usage(void)
 {
     fprintf(stderr,
             "usage: echo_client (--tcp HOST:PORT | --unix PATH) [-c CONNS] "
-            "[-s SIZE] [-d SECONDS] [-w SECONDS] [--tls]\n");
+            "[-s SIZE] [-d SECONDS] [-w SECONDS] [--tls] "
+            "[--server-pid PID]\n");
     exit(1);
 }
 
@@ -344,7 +401,7 @@ int
 main(int argc, char **argv)
 {
     const char *tcp = NULL, *unix_path = NULL;
-    long nconn = 10;
+    long nconn = 10, server_pid = 0;
     double duration = 5.0, warmup = 1.0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -374,13 +431,16 @@ main(int argc, char **argv)
         else if (strcmp(a, "-w") == 0) {
             warmup = atof(v);
         }
+        else if (strcmp(a, "--server-pid") == 0) {
+            server_pid = atol(v);
+        }
         else {
             usage();
         }
         i++;
     }
     if ((tcp == NULL) == (unix_path == NULL) || nconn < 1 || msg_size < 1 ||
-        duration <= 0 || warmup < 0) {
+        duration <= 0 || warmup < 0 || server_pid < 0) {
         usage();
     }
 #ifdef ECHO_NO_TLS
@@ -436,6 +496,8 @@ main(int argc, char **argv)
     double t_measure = t0 + warmup * 1e9;
     double t_end = t_measure + duration * 1e9;
     double t_begun = t0;
+    double srv_cpu0 = server_pid ? cpu_of_pid(server_pid) : -1.0;
+    double my_cpu0 = cpu_self_s();
     if (warmup == 0) {
         measuring = 1;
     }
@@ -456,6 +518,8 @@ main(int argc, char **argv)
             lat_len = 0;
             bytes_in = 0;
             t_begun = t;
+            srv_cpu0 = server_pid ? cpu_of_pid(server_pid) : -1.0;
+            my_cpu0 = cpu_self_s();
         }
         if (t >= t_end) {
             break;
@@ -466,15 +530,24 @@ main(int argc, char **argv)
         }
     }
     double elapsed = (now_ns() - t_begun) / 1e9;
+    double srv_cpu = -1.0;
+    if (server_pid && srv_cpu0 >= 0) {
+        double c1 = cpu_of_pid(server_pid);
+        srv_cpu = c1 >= 0 ? c1 - srv_cpu0 : -1.0;
+    }
+    double my_cpu = cpu_self_s() - my_cpu0;
+    double rps = bytes_in / (double)msg_size / elapsed;
     qsort(lat, lat_len, sizeof(double), cmp_double);
     printf("{\"connections\": %ld, \"size\": %zu, \"tls\": %s, "
            "\"transport\": \"%s\", \"seconds\": %.3f, \"round_trips\": %zu, "
            "\"rps\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, "
-           "\"max_us\": %.1f}\n",
+           "\"max_us\": %.1f, \"client_cpu\": %.3f, \"server_cpu\": %.3f, "
+           "\"rps_per_server_cpu\": %.1f}\n",
            nconn, msg_size, use_tls ? "true" : "false",
-           unix_path ? "unix" : "tcp", elapsed, lat_len,
-           bytes_in / (double)msg_size / elapsed, pct(0.50), pct(0.99),
-           lat_len ? lat[lat_len - 1] / 1000.0 : 0.0);
+           unix_path ? "unix" : "tcp", elapsed, lat_len, rps, pct(0.50),
+           pct(0.99), lat_len ? lat[lat_len - 1] / 1000.0 : 0.0,
+           my_cpu / elapsed, srv_cpu >= 0 ? srv_cpu / elapsed : -1.0,
+           srv_cpu > 0 ? rps * elapsed / srv_cpu : -1.0);
     for (long i = 0; i < nconn; i++) {
 #ifndef ECHO_NO_TLS
         if (conns[i].ssl != NULL) {

@@ -73,6 +73,9 @@ def test_every_loop_every_case_has_figures(quick_run: dict) -> None:
             r = runs[0]
             assert r["rps"] > 0 and r["round_trips"] > 0, (loop, r)
             assert 0 < r["p50_us"] <= r["p99_us"] <= r["max_us"], (loop, r)
+            # The server's CPU time was read (it is pinned and running).
+            assert 0 < r["server_cpu"] <= 1.05 and r["rps_per_server_cpu"] > 0, (loop, r)
+            assert 0 < r["client_cpu"] <= 1.05, (loop, r)
             assert r["size"] == c["size"] and r["connections"] == c["connections"]
             assert r["tls"] == (c["kind"] == "tls")
 
