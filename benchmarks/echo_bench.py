@@ -171,6 +171,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Every server started and not yet stopped, so that an interrupted run
+# (Ctrl-C, SIGTERM) still stops them all.
+LIVE: set[Server] = set()
+
+
 class Server:
     """One server process, listening on TCP or a Unix socket."""
 
@@ -192,6 +197,7 @@ class Server:
         self.proc = subprocess.Popen(ctx["server_cpu"] + cmd, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, cwd="/",
                                      start_new_session=True)
+        LIVE.add(self)
         self.output: list[str] = []
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -225,6 +231,7 @@ class Server:
         raise RuntimeError("no VmRSS")
 
     def stop(self) -> None:
+        LIVE.discard(self)
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
@@ -271,24 +278,28 @@ def run_echo(args: argparse.Namespace, ctx: dict, loops: list[str]) -> list[dict
                 log(f"  {kind}: skipped (no TLS in the client or no certificate)")
                 continue
             names = loops_for(kind, loops)
-            servers: dict[str, Server] = {}
-            failed: dict[str, str] = {}
-            try:
-                for name in names:
+            for conns in args.conns:
+                for size in args.sizes:
+                    # Fresh servers for every case: what a process has
+                    # freed moves glibc's mmap threshold, so a server that
+                    # has echoed 1 MiB messages reads 100-byte ones faster
+                    # than a new one; no case may inherit another's state.
+                    servers: dict[str, Server] = {}
+                    failed: dict[str, str] = {}
                     try:
-                        servers[name] = Server(name, kind, transport, ctx)
-                    except RuntimeError as e:
-                        log(f"  {e}")
-                        failed[name] = str(e)
-                for conns in args.conns:
-                    for size in args.sizes:
+                        for name in names:
+                            try:
+                                servers[name] = Server(name, kind, transport, ctx)
+                            except RuntimeError as e:
+                                log(f"  {e}")
+                                failed[name] = str(e)
                         cell = run_cell(args, ctx, servers, transport, kind, conns, size)
-                        cell["errors"].update(failed)
-                        cells.append(cell)
-                        save_partial(args, cells)
-            finally:
-                for s in servers.values():
-                    s.stop()
+                    finally:
+                        for s in servers.values():
+                            s.stop()
+                    cell["errors"].update(failed)
+                    cells.append(cell)
+                    save_partial(args, cells)
     return cells
 
 
@@ -724,25 +735,18 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{name}: skipped, {why}")
         else:
             loops.append(name)
-    server_cpu, client_cpu = cpus(args)
     data: dict[str, Any] = {
         "machine": machine(), "versions": versions(),
         "mode": "quick" if args.quick else "full", "loops": loops,
-        "pinned": bool(server_cpu), "load_start": load(),
+        "pinned": bool(cpus(args)[0]), "load_start": load(),
         "args": {k: (sorted(v) if isinstance(v, set) else v) for k, v in vars(args).items()},
     }
-    with tempfile.TemporaryDirectory(prefix="echo-bench-") as tmp:
-        ctx = {"client": client, "c_server": c_server, "tls": tls, "tmp": tmp,
-               "cert": make_cert(tmp), "server_cpu": server_cpu, "client_cpu": client_cpu}
-        if "echo" not in args.skip:
-            log(f"echo ({len(loops)} loops, load {load()})")
-            data["echo"] = run_echo(args, ctx, loops)
-        if "memory" not in args.skip:
-            log(f"memory per idle connection (load {load()})")
-            data["memory"] = run_memory(args, ctx, [lp for lp in loops])
-        if "aiohttp" not in args.skip:
-            log(f"aiohttp hello-world (load {load()})")
-            data["aiohttp"] = run_aiohttp(args, ctx, loops)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        run_all(args, data, loops, client, c_server, tls)
+    finally:
+        for s in list(LIVE):
+            s.stop()
     data["load_end"] = load()
     data["seconds"] = round(time.monotonic() - t0, 1)
     data["targets"] = targets(data)
@@ -755,6 +759,27 @@ def main(argv: list[str] | None = None) -> int:
     log(f"wrote {args.out}/echo.md and echo.json in {data['seconds']:.0f} s")
     failed = any(c["errors"] for c in data.get("echo", []))
     return 1 if failed else 0
+
+
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def run_all(args: argparse.Namespace, data: dict, loops: list[str], client: str,
+            c_server: str, tls: bool) -> None:
+    server_cpu, client_cpu = cpus(args)
+    with tempfile.TemporaryDirectory(prefix="echo-bench-") as tmp:
+        ctx = {"client": client, "c_server": c_server, "tls": tls, "tmp": tmp,
+               "cert": make_cert(tmp), "server_cpu": server_cpu, "client_cpu": client_cpu}
+        if "echo" not in args.skip:
+            log(f"echo ({len(loops)} loops, load {load()})")
+            data["echo"] = run_echo(args, ctx, loops)
+        if "memory" not in args.skip:
+            log(f"memory per idle connection (load {load()})")
+            data["memory"] = run_memory(args, ctx, [lp for lp in loops])
+        if "aiohttp" not in args.skip:
+            log(f"aiohttp hello-world (load {load()})")
+            data["aiohttp"] = run_aiohttp(args, ctx, loops)
 
 
 if __name__ == "__main__":
