@@ -15,6 +15,7 @@ CMAKE_ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: venv install test ctest pytest demo asan valgrind bench bench-quick bench-pytest lint wrk clean \
+	bench-deps bench-echo \
 	tsan soak soak-short refleak debug-python \
 	tornado-suite conformance
 
@@ -170,13 +171,27 @@ wrk:
 # The whole suite on asyncio, uvloop, stock Tornado and ioloop_c, alternating:
 # benchmarks/results/RESULTS.md and PNG plots.  bench-quick is CI's smoke run
 # (under two minutes, no thresholds); bench-pytest the pytest-benchmark files.
-bench: install wrk
+bench: install wrk bench-deps
 	$(VPY) benchmarks/run_all.py --out benchmarks/results
+	$(VPY) benchmarks/echo_bench.py --out benchmarks/results/echo
 
-bench-quick: install wrk
+# bench-quick's pytest includes benchmarks/test_echo_bench.py, which runs
+# echo_bench.py --quick once and keeps its tables in build/bench-quick/echo.
+bench-quick: install wrk bench-deps
 	$(VPY) benchmarks/run_all.py --quick --out build/bench-quick
-	cd benchmarks && BENCH_QUICK=1 ../$(VPY) -m pytest -q --benchmark-disable \
-	    -p no:cacheprovider .
+	cd benchmarks && BENCH_QUICK=1 ECHO_BENCH_OUT=$(CURDIR)/build/bench-quick/echo \
+	    ../$(VPY) -m pytest -q --benchmark-disable -p no:cacheprovider .
+
+# The echo benchmark alone (issue 14): echo at 1/10/100 connections x 100 B
+# to 1 MiB on every loop, memory per idle connection, aiohttp under wrk.
+# ECHO_ARGS narrows it, e.g. ECHO_ARGS="--kinds protocol --sizes 100".
+ECHO_ARGS ?=
+bench-echo: install wrk bench-deps
+	$(VPY) benchmarks/echo_bench.py --out benchmarks/results/echo $(ECHO_ARGS)
+
+# The echo benchmark's anchors: aiofastnet patched onto loops, aiohttp.
+bench-deps: $(VPY)
+	$(VPY) -m pip install -q aiofastnet aiohttp
 
 bench-pytest: install
 	cd benchmarks && ../$(VPY) -m pytest -q --benchmark-only -p no:cacheprovider .
