@@ -12,10 +12,11 @@ Two faces of one native core:
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from . import _core
+from . import _compat, _core
 from ._ioloop import IOLoop, PeriodicCallback
 from ._loop import Loop
 
@@ -50,17 +51,63 @@ def available_backends() -> list[str]:
     return _core.available_backends()
 
 
-class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
-    """An asyncio policy whose new loops are ioloop_c loops."""
+class _EventLoopPolicy(_compat.UnixPolicyBase):  # type: ignore[misc,name-defined]
+    """An asyncio policy whose new loops are ioloop_c loops.
+
+    Python 3.14 deprecated the policy system (removal planned for 3.16);
+    from 3.14 on, reaching this class as ``ioloop_c.EventLoopPolicy`` warns
+    as ``asyncio.DefaultEventLoopPolicy`` does.  The ways in that are not
+    deprecated: :func:`run`, ``asyncio.run(main(),
+    loop_factory=ioloop_c.new_event_loop)`` and ``asyncio.Runner(
+    loop_factory=ioloop_c.new_event_loop)``.
+    """
 
     _loop_factory = Loop  # type: ignore[assignment]
+
+
+_EventLoopPolicy.__name__ = _EventLoopPolicy.__qualname__ = "EventLoopPolicy"
+
+if _compat.POLICY_DEPRECATED:
+    # As asyncio's own __all__ dropped its policy names in 3.14, so that
+    # `from ioloop_c import *` does not warn.
+    __all__.remove("EventLoopPolicy")
+
+
+def _deprecated(name: str, stacklevel: int) -> None:
+    # The words of warnings._deprecated(), which asyncio uses for its own
+    # policy names (that helper refuses to run past its removal version).
+    warnings.warn(
+        f"{name!r} is deprecated and slated for removal in Python 3.16",
+        DeprecationWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EventLoopPolicy":
+        if _compat.POLICY_DEPRECATED:
+            _deprecated("ioloop_c.EventLoopPolicy", 2)
+        return _EventLoopPolicy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def install() -> None:
     """Use ioloop_c for the whole process: asyncio's policy makes our loops,
     and, if Tornado is installed, Tornado's IOLoops run on them through
-    :mod:`ioloop_c.tornado`."""
-    asyncio.set_event_loop_policy(EventLoopPolicy())
+    :mod:`ioloop_c.tornado`.
+
+    This sets an event loop policy, which Python 3.14 deprecated: there it
+    warns, once, as ``asyncio.set_event_loop_policy`` does.  Prefer
+    :func:`run` or ``asyncio.run(main(),
+    loop_factory=ioloop_c.new_event_loop)``."""
+    if _compat.POLICY_DEPRECATED:
+        _deprecated("ioloop_c.install", 2)
+        with warnings.catch_warnings():
+            # The one warning is ours, pointing at the caller.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            asyncio.set_event_loop_policy(_EventLoopPolicy())
+    else:
+        asyncio.set_event_loop_policy(_EventLoopPolicy())
     try:
         import tornado  # noqa: F401
     except ImportError:

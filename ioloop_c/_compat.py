@@ -19,13 +19,107 @@ from typing import Any
 if sys.platform == "win32":  # pragma: no cover - POSIX only for now
     raise ImportError("ioloop_c supports POSIX systems only")
 
-from asyncio import unix_events
+from asyncio import events, unix_events
 
 #: The selector loop we subclass: asyncio's Unix loop (signals, pipes,
 #: subprocesses, Unix sockets come with it).
 SelectorLoopBase = unix_events._UnixSelectorEventLoop
 
-#: Methods the native core provides in place of asyncio's.
+#: This Python, as (major, minor).
+PY = sys.version_info[:2]
+
+# -- the private methods, per version ---------------------------------
+#
+# Each entry: a private (or scheduling) method of asyncio's Unix selector
+# loop that ioloop_c.Loop overrides, or that asyncio's own code calls on
+# the loop and so reaches ours, with the signature each version's asyncio
+# defines and calls it with, keyed by the first version with that
+# signature.  They were read from each version's Lib/asyncio (3.11 and
+# 3.12 from the host's CPython, 3.13 to 3.15 from Debian sid's) and
+# checked against every call site there: tests/test_asyncio_internals.py
+# compares them with the running Python's base class, scans its asyncio
+# sources for every call of these names on a loop, and binds each call to
+# our method's signature, so a Python that calls one differently fails
+# the suite naming the method.
+#
+# What moved: 3.13 split run_forever() into _run_forever_setup() and
+# _run_forever_cleanup(); 3.15 gave _add_reader / _add_writer a
+# ``context=`` (its selector transports run their callbacks in the
+# server's or connection's context) and passes ``context=`` on to
+# _make_socket_transport / _make_ssl_transport.
+_SIG_FD_CB = "(self, fd, callback, *args)"
+_SIG_FD_CB_CTX = "(self, fd, callback, *args, context=None)"
+SIGNATURES: dict[str, dict[tuple[int, int], str]] = {
+    # Overridden by the native core (csrc/binding/loop*.c).
+    "_add_reader": {(3, 11): _SIG_FD_CB, (3, 15): _SIG_FD_CB_CTX},
+    "_add_writer": {(3, 11): _SIG_FD_CB, (3, 15): _SIG_FD_CB_CTX},
+    "_remove_reader": {(3, 11): "(self, fd)"},
+    "_remove_writer": {(3, 11): "(self, fd)"},
+    "_run_once": {(3, 11): "(self)"},
+    # Overridden in ioloop_c/_loop.py.
+    "_add_callback": {(3, 11): "(self, handle)"},
+    "_check_closed": {(3, 11): "(self)"},
+    "_run_forever_setup": {(3, 13): "(self)"},
+    "_run_forever_cleanup": {(3, 13): "(self)"},
+    "_make_datagram_transport": {
+        (3, 11): "(self, sock, protocol, address=None, waiter=None, "
+                 "extra=None)",
+    },
+    # Inherited, and called by asyncio's code with these signatures; an
+    # override (the native stream transport) must keep them.
+    "_make_socket_transport": {
+        (3, 11): "(self, sock, protocol, waiter=None, *, extra=None, "
+                 "server=None)",
+        (3, 15): "(self, sock, protocol, waiter=None, *, extra=None, "
+                 "server=None, context=None)",
+    },
+    "_make_ssl_transport": {
+        (3, 11): "(self, rawsock, protocol, sslcontext, waiter=None, *, "
+                 "server_side=False, server_hostname=None, extra=None, "
+                 "server=None, ssl_handshake_timeout=60.0, "
+                 "ssl_shutdown_timeout=30.0)",
+        (3, 15): "(self, rawsock, protocol, sslcontext, waiter=None, *, "
+                 "server_side=False, server_hostname=None, extra=None, "
+                 "server=None, ssl_handshake_timeout=60.0, "
+                 "ssl_shutdown_timeout=30.0, context=None)",
+    },
+    "_make_read_pipe_transport": {
+        (3, 11): "(self, pipe, protocol, waiter=None, extra=None)",
+    },
+    "_make_write_pipe_transport": {
+        (3, 11): "(self, pipe, protocol, waiter=None, extra=None)",
+    },
+    "_process_events": {(3, 11): "(self, event_list)"},
+    "_write_to_self": {(3, 11): "(self)"},
+    "_make_self_pipe": {(3, 11): "(self)"},
+    "_read_from_self": {(3, 11): "(self)"},
+    "_process_self_data": {(3, 11): "(self, data)"},
+    "_check_running": {(3, 11): "(self)"},
+    "_check_thread": {(3, 11): "(self)"},
+    "_timer_handle_cancelled": {(3, 11): "(self, handle)"},
+    "_set_coroutine_origin_tracking": {(3, 11): "(self, enabled)"},
+    "_asyncgen_firstiter_hook": {(3, 11): "(self, agen)"},
+    "_asyncgen_finalizer_hook": {(3, 11): "(self, agen)"},
+    "_ensure_fd_no_transport": {(3, 11): "(self, fd)"},
+}
+
+
+def signature_for(name: str, version: tuple[int, int] = PY) -> str | None:
+    """The signature ``version``'s asyncio gives ``name``, or None if that
+    version has no such method."""
+    best = None
+    for since, sig in sorted(SIGNATURES[name].items()):
+        if since <= version:
+            best = sig
+    return best
+
+
+def names_for(version: tuple[int, int] = PY) -> tuple[str, ...]:
+    """The private names listed for ``version``."""
+    return tuple(n for n in SIGNATURES if signature_for(n, version))
+
+
+#: Methods the native core or the Loop provides in place of asyncio's.
 REPLACED = (
     "call_soon",
     "call_soon_threadsafe",
@@ -43,9 +137,12 @@ REPLACED = (
     "_remove_reader",
     "_add_writer",
     "_remove_writer",
-)
+    "_check_closed",
+    "_make_datagram_transport",
+) + (("_run_forever_setup", "_run_forever_cleanup") if PY >= (3, 13) else ())
 
-#: Private asyncio names the inherited code uses and we rely on existing.
+#: Private asyncio names the inherited code uses and we rely on existing
+#: (on the loop, and on asyncio's transports).
 RELIED_ON = (
     "_make_self_pipe",
     "_read_from_self",
@@ -57,6 +154,22 @@ RELIED_ON = (
     "_ensure_fd_no_transport",
     "_check_thread",
 )
+
+#: asyncio's transports: a callback bound to one that raises during the
+#: transport's life fails the transport through this method (see
+#: Loop._report_handle_exception).
+TRANSPORT_FATAL_ERROR = "_fatal_error"
+
+#: 3.14+: the handle type call_soon_threadsafe() returns (cancel() waits
+#: for a running callback); None before.
+THREADSAFE_HANDLE: Any = getattr(events, "_ThreadSafeHandle", None)
+
+#: asyncio's own Unix policy class, reached without the deprecation
+#: warning that 3.14+ attaches to the public name.
+UnixPolicyBase = unix_events._UnixDefaultEventLoopPolicy
+
+#: 3.14 deprecated the policy system (removal planned for 3.16).
+POLICY_DEPRECATED = PY >= (3, 14)
 
 
 class SelectorView:
@@ -110,7 +223,7 @@ class SelectorView:
 def missing_names() -> dict[str, str]:
     """Names from the lists above that this Python's asyncio lacks."""
     missing = {}
-    for name in REPLACED + RELIED_ON:
+    for name in REPLACED + RELIED_ON + names_for():
         if not hasattr(SelectorLoopBase, name):
             missing[name] = "absent from asyncio's selector loop"
     return missing

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import inspect
 import logging
 import signal
@@ -20,7 +21,7 @@ from asyncio import base_events, events, format_helpers
 from collections.abc import Callable
 from typing import Any
 
-from . import _core
+from . import _compat, _core
 from ._compat import SelectorLoopBase, SelectorView
 
 __all__ = ["Loop"]
@@ -56,26 +57,44 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
     # -- running -------------------------------------------------------
     def run_forever(self) -> None:
         """Run ticks until :meth:`stop` is called."""
+        self._run_forever_setup()
+        try:
+            self._run()
+        finally:
+            self._run_forever_cleanup()
+
+    # asyncio 3.13+ splits its run_forever() into these two; ours exist on
+    # every version, so code written against 3.13's split runs here too.
+    _old_agen_hooks: Any = None
+
+    def _run_forever_setup(self) -> None:
+        """Make this the running loop of this thread (checks first)."""
         self._check_closed()
         self._check_running()
         self._set_coroutine_origin_tracking(self._debug)
-        old_agen_hooks = sys.get_asyncgen_hooks()
+        self._old_agen_hooks = sys.get_asyncgen_hooks()
+        self._thread_id = threading.get_ident()
+        sys.set_asyncgen_hooks(
+            firstiter=self._asyncgen_firstiter_hook,
+            finalizer=self._asyncgen_finalizer_hook,
+        )
+        events._set_running_loop(self)
         try:
-            self._thread_id = threading.get_ident()
-            sys.set_asyncgen_hooks(
-                firstiter=self._asyncgen_firstiter_hook,
-                finalizer=self._asyncgen_finalizer_hook,
-            )
-            events._set_running_loop(self)
             for hook in run_hooks:
                 hook(self)
-            self._run()
-        finally:
-            self._stopping = False
-            self._thread_id = None
-            events._set_running_loop(None)
-            self._set_coroutine_origin_tracking(False)
-            sys.set_asyncgen_hooks(*old_agen_hooks)
+        except BaseException:
+            self._run_forever_cleanup()
+            raise
+
+    def _run_forever_cleanup(self) -> None:
+        """Undo :meth:`_run_forever_setup`."""
+        self._stopping = False
+        self._thread_id = None
+        events._set_running_loop(None)
+        self._set_coroutine_origin_tracking(False)
+        if self._old_agen_hooks is not None:
+            sys.set_asyncgen_hooks(*self._old_agen_hooks)
+            self._old_agen_hooks = None
 
     def _run_once(self) -> None:
         _core.Loop._run_once(self)
@@ -116,6 +135,32 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
                 # give back.
                 pass
 
+    if _compat.THREADSAFE_HANDLE is not None:
+        # 3.14+: call_soon_threadsafe() returns asyncio's _ThreadSafeHandle,
+        # whose cancel() and cancelled() from another thread wait for a
+        # callback already running to finish.  The handle runs through the
+        # native threadsafe queue; its _run() re-checks cancellation under
+        # its lock, as asyncio's loop relies on.
+        def call_soon_threadsafe(  # type: ignore[override]
+            self, callback: Callable[..., Any], *args: Any, context: Any = None
+        ) -> asyncio.Handle:
+            """Like call_soon(), from any thread (asyncio's handle type)."""
+            if inspect.iscoroutine(callback) or inspect.iscoroutinefunction(callback):
+                raise TypeError("coroutines cannot be used with call_soon_threadsafe()")
+            if not callable(callback):
+                raise TypeError(
+                    "a callable object was expected by call_soon_threadsafe(), "
+                    f"got {callback!r}"
+                )
+            if context is not None and not isinstance(context, contextvars.Context):
+                raise TypeError(f"context must be a contextvars.Context, got {context!r}")
+            self._check_closed()
+            handle = _compat.THREADSAFE_HANDLE(callback, args, self, context)
+            _core.Loop.call_soon_threadsafe(self, handle._run)
+            if handle._source_traceback:
+                del handle._source_traceback[-1]
+            return handle
+
     def _add_callback(self, handle: asyncio.Handle) -> None:
         # asyncio's signal delivery queues a ready-made asyncio Handle.
         if not handle._cancelled:
@@ -153,13 +198,53 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
 
     # -- reporting -----------------------------------------------------
     def _report_handle_exception(self, handle: Any, exc: BaseException) -> None:
-        self.call_exception_handler(
-            {
-                "message": f"Exception in callback {handle!r}",
-                "exception": exc,
-                "handle": handle,
-            }
+        context: dict[str, Any] = {
+            "message": f"Exception in callback {handle!r}",
+            "exception": exc,
+            "handle": handle,
+        }
+        tb = handle._source_traceback
+        if tb:
+            # Debug mode: where the handle was made, as asyncio reports.
+            context["source_traceback"] = tb
+        transport = getattr(handle._callback, "__self__", None)
+        if (
+            isinstance(transport, asyncio.BaseTransport)
+            and isinstance(exc, Exception)
+            and not transport.is_closing()
+            and hasattr(transport, _compat.TRANSPORT_FATAL_ERROR)
+        ):
+            # A transport's own step (its set-up: _add_reader...) failed,
+            # which asyncio would only log, leaving the connection open
+            # and silent forever.  Fail the transport instead: its
+            # protocol sees connection_lost(exc), so whoever waits on the
+            # connection gets the exception.
+            getattr(transport, _compat.TRANSPORT_FATAL_ERROR)(
+                exc, context["message"]
+            )
+            return
+        self.call_exception_handler(context)
+
+    # -- transports --------------------------------------------------
+    def _make_datagram_transport(
+        self,
+        sock: Any,
+        protocol: Any,
+        address: Any = None,
+        waiter: Any = None,
+        extra: Any = None,
+    ) -> Any:
+        transport = super()._make_datagram_transport(
+            sock, protocol, address, waiter, extra
         )
+        # A connected socket whose peer has no name (a Unix socketpair)
+        # reports peername '', which asyncio's transport takes for "not
+        # connected" and so calls sendto(data, None).  Mark it connected,
+        # as uvloop does: sendto(data) then sends to the peer.
+        extra_info = getattr(transport, "_extra", None)
+        if isinstance(extra_info, dict) and extra_info.get("peername") == "":
+            extra_info["peername"] = _UnnamedPeer()
+        return transport
 
     def _report_callback_exception(self, callback: Any, exc: BaseException) -> None:
         self._callback_logger.error(
@@ -260,6 +345,11 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
         self._set_timing(bool(enabled))
 
     def _report_slow_callback(self, handle: Any, duration: float) -> None:
+        inner = getattr(getattr(handle, "_callback", None), "__self__", None)
+        if isinstance(inner, asyncio.Handle):
+            # An asyncio handle run through ours (call_soon_threadsafe on
+            # 3.14+, signal delivery): name the user's callback.
+            handle = inner
         if not self._user_slow_threshold:
             # asyncio's debug mode, in asyncio's words.
             base_events.logger.warning(
@@ -283,6 +373,19 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
         else:
             fut = asyncio.ensure_future(future, loop=self)
             fut.add_done_callback(lambda f: self.add_callback(callback, f))
+
+
+class _UnnamedPeer(str):
+    """The peername of a connected socket whose peer has no address: equal
+    to ``''``, as ``getpeername()`` says, but true, as a peer that exists."""
+
+    __slots__ = ()
+
+    def __new__(cls) -> _UnnamedPeer:
+        return super().__new__(cls, "")
+
+    def __bool__(self) -> bool:
+        return True
 
 
 def _to_future(result: Any, loop: Loop) -> asyncio.Future[Any] | None:

@@ -118,8 +118,10 @@ PyObject *Loop_remove_timeout(LoopObject *, PyObject *);
 PyObject *Loop_add_handler(LoopObject *, PyObject *const *, Py_ssize_t);
 PyObject *Loop_update_handler(LoopObject *, PyObject *const *, Py_ssize_t);
 PyObject *Loop_remove_handler(LoopObject *, PyObject *);
-PyObject *Loop_add_reader(LoopObject *, PyObject *const *, Py_ssize_t);
-PyObject *Loop_add_writer(LoopObject *, PyObject *const *, Py_ssize_t);
+PyObject *Loop_add_reader(LoopObject *, PyObject *const *, Py_ssize_t,
+                          PyObject *);
+PyObject *Loop_add_writer(LoopObject *, PyObject *const *, Py_ssize_t,
+                          PyObject *);
 PyObject *Loop_remove_reader(LoopObject *, PyObject *);
 PyObject *Loop_remove_writer(LoopObject *, PyObject *);
 PyObject *Loop_fd_info(LoopObject *, PyObject *);

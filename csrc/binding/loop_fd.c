@@ -320,15 +320,50 @@ Loop_remove_handler(LoopObject *self, PyObject *obj)
     Py_RETURN_NONE;
 }
 
-/* asyncio: _add_reader(fd, callback, *args) / _add_writer; a callback
- * already there is replaced. */
+/* The `context=` keyword of _add_reader / _add_writer (3.15's selector
+ * transports pass their own): a contextvars.Context, or None for a copy
+ * of the caller's.  Any other keyword is a TypeError, as a Python method
+ * with that signature would raise.  Returns a new reference. */
 static PyObject *
-add_rw(LoopObject *self, PyObject *const *args, Py_ssize_t nargs, int write)
+rw_context(const char *name, PyObject *const *args, Py_ssize_t nargs,
+           PyObject *kwnames)
+{
+    PyObject *ctx = NULL;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, i);
+        PyObject *val = args[nargs + i];
+        if (PyUnicode_CompareWithASCIIString(key, "context") != 0) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() got an unexpected keyword argument %R", name,
+                         key);
+            return NULL;
+        }
+        if (val != Py_None && !PyContext_CheckExact(val)) {
+            PyErr_Format(PyExc_TypeError,
+                         "context must be a contextvars.Context, got %R",
+                         val);
+            return NULL;
+        }
+        ctx = val;
+    }
+    if (ctx == NULL || ctx == Py_None) {
+        return PyContext_CopyCurrent();
+    }
+    return Py_NewRef(ctx);
+}
+
+/* asyncio: _add_reader(fd, callback, *args, context=None) / _add_writer;
+ * a callback already there is replaced.  The callback runs in `context`
+ * when one is given, else in a copy of the caller's. */
+static PyObject *
+add_rw(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
+       PyObject *kwnames, int write)
 {
     const char *name = write ? "_add_writer" : "_add_reader";
     if (nargs < 2) {
-        PyErr_Format(PyExc_TypeError, "%s() takes at least 2 arguments",
-                     name);
+        PyErr_Format(PyExc_TypeError, "%s() takes at least 2 positional "
+                     "arguments (%zd given)", name, nargs);
         return NULL;
     }
     if (iol_loop_check_open(self) < 0) {
@@ -356,7 +391,7 @@ add_rw(LoopObject *self, PyObject *const *args, Py_ssize_t nargs, int write)
                      name + 1, cb);
         return NULL;
     }
-    PyObject *ctx = PyContext_CopyCurrent();
+    PyObject *ctx = rw_context(name, args, nargs, kwnames);
     iol_modstate *st = self->st;
     HandleObject *h = NULL;
     if (ctx != NULL) {
@@ -424,15 +459,17 @@ remove_rw(LoopObject *self, PyObject *obj, int write)
 }
 
 PyObject *
-Loop_add_reader(LoopObject *self, PyObject *const *args, Py_ssize_t nargs)
+Loop_add_reader(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
+                PyObject *kwnames)
 {
-    return add_rw(self, args, nargs, 0);
+    return add_rw(self, args, nargs, kwnames, 0);
 }
 
 PyObject *
-Loop_add_writer(LoopObject *self, PyObject *const *args, Py_ssize_t nargs)
+Loop_add_writer(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
+                PyObject *kwnames)
 {
-    return add_rw(self, args, nargs, 1);
+    return add_rw(self, args, nargs, kwnames, 1);
 }
 
 PyObject *
