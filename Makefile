@@ -165,6 +165,20 @@ bench-quick: install wrk
 	cd benchmarks && BENCH_QUICK=1 ../$(VPY) -m pytest -q --benchmark-disable \
 	    -p no:cacheprovider .
 
+# The headline benchmarks on each Python of BENCH_VERSIONS (3.11 on the host,
+# 3.13-3.15 in the sid chroot, tools/sid_env.sh), each built from source into
+# .venv-X.Y, BENCH_RUNS runs each: asyncio, uvloop and ioloop_c side by side,
+# and Tornado's hello-world under wrk (server on CPU 0, wrk on the host on
+# CPU 1).  Tables in benchmarks/results/versions/ (X.Y.md/.json per version,
+# versions.md/.json combined); raw files in build/bench-versions/.
+BENCH_VERSIONS ?= 3.11 3.15
+BENCH_RUNS ?= 3
+BENCH_VERSIONS_ARGS ?=
+.PHONY: bench-versions
+bench-versions: wrk
+	$(PYTHON) benchmarks/versions.py --versions "$(BENCH_VERSIONS)" --runs $(BENCH_RUNS) \
+	    $(BENCH_VERSIONS_ARGS)
+
 bench-pytest: install
 	cd benchmarks && ../$(VPY) -m pytest -q --benchmark-only -p no:cacheprovider .
 
