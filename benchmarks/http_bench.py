@@ -119,6 +119,8 @@ def main() -> int:
     ap.add_argument("--server-cpu", type=int, help="pin the server to this CPU")
     ap.add_argument("--load-cpu", type=int, help="pin wrk to this CPU")
     args = ap.parse_args()
+    if args.server_python and os.sep in args.server_python:
+        args.server_python = os.path.abspath(args.server_python)  # the server runs in /
     if shutil.which("wrk") is None:
         print("wrk is not installed: `apt-get install -y wrk` (Debian) or "
               "`make wrk` as root, then run this again.", file=sys.stderr)

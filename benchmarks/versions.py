@@ -4,9 +4,10 @@ asyncio and uvloop measured beside ioloop_c in the same run.
     python benchmarks/versions.py [--versions "3.11 3.15"] [--runs 3]
                                   [--no-build] [--out benchmarks/results/versions]
 
-For each version: build ioloop_c from source into that version's venv
-(``.venv-X.Y``; 3.11 with the host's interpreter, 3.13-3.15 inside the sid
-chroot through ``tools/sid_env.sh run``), then ``--runs`` times:
+Each version's ioloop_c is built from source into its venv (``.venv-X.Y``;
+3.11 with the host's interpreter, 3.13-3.15 inside the sid chroot through
+``tools/sid_env.sh run``); then ``--runs`` rounds, each running every
+version once in turn (so drift in the machine's load falls on all alike):
 
 * the headline micro-benchmarks of ``test_bench_asyncio.py`` (call_soon
   batch and chain, call_later + cancel churn, timers firing, add_reader
@@ -117,6 +118,7 @@ def one_run(version: str, i: int, raw: str, args: argparse.Namespace) -> dict:
     micro_json = os.path.join(raw, f"micro-run{i}.json")
     # sid_env.sh starts in the repository: change to benchmarks/ there.
     run(in_env(version, ["sh", "-c", 'cd benchmarks && exec "$@"', "sh",
+                         "env", f"BENCH_QUICK={int(args.quick)}",
                          "taskset", "-c", str(SERVER_CPU), venv_py, "-m", "pytest", "-q",
                          "-p", "no:cacheprovider", "--benchmark-only",
                          f"--benchmark-json={micro_json}", "-k", MICRO_TESTS,
@@ -234,7 +236,7 @@ def combined_md(summaries: list[dict]) -> str:
              "How many times faster ioloop_c is than each anchor, measured side by side in "
              "the same run on that version (median of the per-run ratios; range in "
              "each version's own file).", "",
-             "; ".join(f"{s['version']}: {s['python']}, {len(s['runs'])} runs"
+             "; ".join(f"{s['version']}: {s['python']}, {len(s['runs'])} run(s)"
                        for s in summaries), "",
              head, "|---|" + "---|---|" * len(versions)]
     for label in labels:
@@ -267,21 +269,36 @@ def main() -> int:
     ap.add_argument("--http-duration", type=int, default=5)
     ap.add_argument("--no-build", action="store_true", help="use the venvs as they are")
     ap.add_argument("--no-http", action="store_true")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: BENCH_QUICK=1 micro-benchmarks, one 1 s wrk run per loop")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per step")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "versions"))
     ap.add_argument("--raw", default=os.path.join(REPO, "build", "bench-versions"))
     args = ap.parse_args()
+    # Paths are used from benchmarks/ and inside the chroot (its /tmp is
+    # its own): keep them absolute and in the repository.
+    args.out, args.raw = os.path.abspath(args.out), os.path.abspath(args.raw)
+    if args.quick:
+        args.http_runs, args.http_duration = 1, 1
     if not args.no_http and shutil.which("wrk") is None:
         raise SystemExit("wrk is missing on the host: `make wrk` (root) or --no-http")
     os.makedirs(args.out, exist_ok=True)
-    summaries = []
-    for version in args.versions.split():
-        raw = os.path.join(args.raw, version)
-        os.makedirs(raw, exist_ok=True)
+    versions = args.versions.split()
+    raws = {v: os.path.join(args.raw, v) for v in versions}
+    for version in versions:
+        os.makedirs(raws[version], exist_ok=True)
         if not args.no_build:
-            build(version, raw)
-        runs = [one_run(version, i, raw, args) for i in range(1, args.runs + 1)]
-        summary = summarize(version, raw, runs)
+            build(version, raws[version])
+    # Run i of every version, then run i + 1: the versions take turns, so
+    # a change in the machine's load falls on all of them alike.
+    runs: dict[str, list[dict]] = {v: [] for v in versions}
+    for i in range(1, args.runs + 1):
+        for version in versions:
+            runs[version].append(one_run(version, i, raws[version], args))
+    summaries = []
+    for version in versions:
+        raw = raws[version]
+        summary = summarize(version, raw, runs[version])
         with open(os.path.join(args.out, f"{version}.json"), "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=1)
         with open(os.path.join(args.out, f"{version}.md"), "w", encoding="utf-8") as f:
