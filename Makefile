@@ -3,6 +3,7 @@
 #   make test    - build from source into .venv, then run the C and Python tests
 #   make asan    - the same suite against an ASan+UBSan build (.venv-asan)
 #   make bench   - the benchmark suite (installs wrk through apt-get when root)
+#   make bench-versions - the headline benchmarks on each of BENCH_VERSIONS
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -192,6 +193,20 @@ bench-echo: install wrk bench-deps
 # The echo benchmark's anchors: aiofastnet patched onto loops, aiohttp.
 bench-deps: $(VPY)
 	$(VPY) -m pip install -q aiofastnet aiohttp
+
+# The headline benchmarks on each Python of BENCH_VERSIONS (3.11 on the host,
+# 3.13-3.15 in the sid chroot, tools/sid_env.sh), each built from source into
+# .venv-X.Y, BENCH_RUNS runs each: asyncio, uvloop and ioloop_c side by side,
+# and Tornado's hello-world under wrk (server on CPU 0, wrk on the host on
+# CPU 1).  Tables in benchmarks/results/versions/ (X.Y.md/.json per version,
+# versions.md/.json combined); raw files in build/bench-versions/.
+BENCH_VERSIONS ?= 3.11 3.15
+BENCH_RUNS ?= 3
+BENCH_VERSIONS_ARGS ?=
+.PHONY: bench-versions
+bench-versions: wrk
+	$(PYTHON) benchmarks/versions.py --versions "$(BENCH_VERSIONS)" --runs $(BENCH_RUNS) \
+	    $(BENCH_VERSIONS_ARGS)
 
 bench-pytest: install
 	cd benchmarks && ../$(VPY) -m pytest -q --benchmark-only -p no:cacheprovider .

@@ -2,6 +2,8 @@
 
     python benchmarks/http_bench.py [--duration 5] [--runs 5] [--connections 50]
                                     [--loops stock,uvloop,ioloop_c] [--processes 1]
+                                    [--server-python PY] [--server-prefix CMD]
+                                    [--server-cpu 0] [--load-cpu 1]
 
 `--loops` names are examples/app.py's `--loop` ways: `stock`, `uvloop`,
 `ioloop_c` (`ioloop_c.install()` then `asyncio.run`), `ioloop_c-set`
@@ -20,6 +22,12 @@ process on loopback; wrk (Debian package `wrk`) loads `/` with one thread
 alternate between loops (stock, uvloop, ours, stock, ...) so drift in the
 machine affects all alike.  Prints requests/s medians, min and max, and
 the ratios of ours to each anchor.
+
+`--server-python` serves with another interpreter (a venv of another
+Python version); `--server-prefix` runs the server under a command prefix,
+e.g. `tools/sid_env.sh run` for a Python of the sid chroot (its network is
+the host's, so wrk stays on the host).  `--server-cpu` and `--load-cpu`
+pin the server and wrk to one CPU each with taskset.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -47,18 +56,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(loop: str, port: int, processes: int) -> subprocess.Popen:
+def _pin(cpu: int | None) -> list[str]:
+    """A taskset prefix that runs a command on one CPU (none if cpu is None)."""
+    return [] if cpu is None else ["taskset", "-c", str(cpu)]
+
+
+def start_server(loop: str, port: int, processes: int, python: str | None = None,
+                 prefix: str = "", cpu: int | None = None) -> subprocess.Popen:
     # "ioloop_c-off": ioloop_c with per-callback timing (and so the
     # slow-callback detector) turned off, to measure what they cost.
     flags = ["--no-callback-timing"] if loop.endswith("-off") else []
     proc = subprocess.Popen(
-        [sys.executable, APP, "--loop", loop.removesuffix("-off"), "--port", str(port),
+        [*shlex.split(prefix), *_pin(cpu), python or sys.executable, APP,
+         "--loop", loop.removesuffix("-off"), "--port", str(port),
          "--processes", str(processes), *flags],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd="/",
         start_new_session=True,
     )
     announced = 0
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while announced < processes and time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
@@ -82,15 +98,16 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def run_wrk(port: int, duration: int, connections: int, threads: int) -> float:
-    return run_wrk_counted(port, duration, connections, threads)[0]
+def run_wrk(port: int, duration: int, connections: int, threads: int,
+            cpu: int | None = None) -> float:
+    return run_wrk_counted(port, duration, connections, threads, cpu)[0]
 
 
 def run_wrk_counted(port: int, duration: int, connections: int,
-                    threads: int) -> tuple[float, int]:
+                    threads: int, cpu: int | None = None) -> tuple[float, int]:
     """wrk's requests/s and the number of requests it completed."""
     out = subprocess.run(
-        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
+        [*_pin(cpu), "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
          f"http://127.0.0.1:{port}/"],
         capture_output=True, text=True, check=True,
     ).stdout
@@ -130,7 +147,14 @@ def main() -> int:
     ap.add_argument("--processes", type=int, default=1)
     ap.add_argument("--loops", default="stock,uvloop,ioloop_c")
     ap.add_argument("--json", help="write the raw figures here")
+    ap.add_argument("--server-python", help="the server's interpreter (default: this one)")
+    ap.add_argument("--server-prefix", default="",
+                    help="command prefix for the server, e.g. 'tools/sid_env.sh run'")
+    ap.add_argument("--server-cpu", type=int, help="pin the server to this CPU")
+    ap.add_argument("--load-cpu", type=int, help="pin wrk to this CPU")
     args = ap.parse_args()
+    if args.server_python and os.sep in args.server_python:
+        args.server_python = os.path.abspath(args.server_python)  # the server runs in /
     if shutil.which("wrk") is None:
         print("wrk is not installed: `apt-get install -y wrk` (Debian) or "
               "`make wrk` as root, then run this again.", file=sys.stderr)
@@ -145,14 +169,15 @@ def main() -> int:
     try:
         for name in loops:
             port = free_port()
-            servers[name] = (start_server(name, port, args.processes), port)
-            run_wrk(port, 1, args.connections, args.threads)  # warm-up
+            servers[name] = (start_server(name, port, args.processes, args.server_python,
+                                          args.server_prefix, args.server_cpu), port)
+            run_wrk(port, 1, args.connections, args.threads, args.load_cpu)  # warm-up
         for run in range(args.runs):
             for name in loops:
                 proc, port = servers[name]
                 cpu0 = server_cpu(proc.pid)
                 rps, count = run_wrk_counted(port, args.duration, args.connections,
-                                             args.threads)
+                                             args.threads, args.load_cpu)
                 cpu = (server_cpu(proc.pid) - cpu0) / count * 1e6
                 results[name].append(rps)
                 cpu_us[name].append(cpu)
