@@ -184,7 +184,8 @@ def test_every_asyncio_call_site_binds_to_ours(site):
     ours = getattr(ioloop_c.Loop, name)
     kwargs = {k: object() for k in kws}
     for extra in (0, 2) if starred else (0,):
-        _bind_or_fail(name, ours, [object()] * (npos + extra), kwargs, f"asyncio's call at {where}")
+        args = [object()] * (npos + extra)
+        _bind_or_fail(name, ours, args, kwargs, f"asyncio's call at {where}")
 
 
 # -- context= on _add_reader / _add_writer ----------------------------------
