@@ -3,6 +3,7 @@
 #   make test    - build from source into .venv, then run the C and Python tests
 #   make asan    - the same suite against an ASan+UBSan build (.venv-asan)
 #   make bench   - the benchmark suite (installs wrk through apt-get when root)
+#   make bench-echo - the echo / aiohttp benchmark alone (benchmarks/echo_bench.py)
 
 PYTHON ?= python3
 VENV ?= .venv
