@@ -4,6 +4,7 @@
 #   make asan    - the same suite against an ASan+UBSan build (.venv-asan)
 #   make bench   - the benchmark suite (installs wrk through apt-get when root)
 #   make bench-versions - the headline benchmarks on each of BENCH_VERSIONS
+#   make bench-echo - the echo / aiohttp benchmark alone (benchmarks/echo_bench.py)
 
 PYTHON ?= python3
 VENV ?= .venv
