@@ -144,10 +144,12 @@ tornado-suite: install
 	done; exit $$status
 
 # CPython's own asyncio tests, every module, on stock asyncio and on ours,
-# side by side.  Fails if a test fails on ours but not on stock.
+# side by side (the two sides of a module in two children at once).  Fails
+# if a test fails on ours but not on stock.
+CONFORMANCE_ARGS ?= --jobs 2
 conformance: install
 	cd /tmp && $(CURDIR)/$(VPY) $(CURDIR)/tests/conformance/cpython_asyncio.py \
-	    --json $(CURDIR)/build/conformance.json
+	    $(CONFORMANCE_ARGS) --json $(CURDIR)/build/conformance.json
 
 # The Python matrix: on each of MATRIX_VERSIONS, a -Werror build into its
 # own .venv-3.X, our pytest suite, that version's own test.test_asyncio on
