@@ -173,3 +173,12 @@ if _core_type is not None:
 
         def _reset_empty_waiter(self) -> None:
             self._empty_waiter = None
+
+        @property
+        def _read_ready_cb(self) -> Any:
+            """asyncio's own transport keeps its read step here (3.12+) and
+            clears it when the transport closes; code written against that
+            transport (CPython's test_ssl) reads it to tell whether the
+            transport is closing.  Ours reads from the tick, so when open
+            this is the nearest native step: (re)start reading."""
+            return None if self.is_closing() else self._start_reading

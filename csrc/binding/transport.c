@@ -429,7 +429,10 @@ static PyMethodDef transport_methods[] = {
     {name, type, offsetof(TransportObject, field), flags, NULL}
 
 static PyMemberDef transport_members[] = {
-    TR_MEMBER("_sock", T_OBJECT, sock, READONLY),
+    /* Writable, as asyncio's is: code written against asyncio's transport
+     * (CPython's test_ssl) swaps in a wrapper.  The data path uses the fd,
+     * never this object; it is what _release() closes. */
+    TR_MEMBER("_sock", T_OBJECT, sock, 0),
     TR_MEMBER("_sock_fd", T_INT, fd, READONLY),
     TR_MEMBER("_protocol", T_OBJECT, protocol, READONLY),
     TR_MEMBER("_loop", T_OBJECT, loop, READONLY),
