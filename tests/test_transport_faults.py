@@ -108,12 +108,17 @@ def test_write_non_bytes_raises_type_error_and_transport_stays_usable(loop):
                 tr.write(bad)
             assert not tr.is_closing()
             assert tr.get_write_buffer_size() == 0
-        bad_lines = [["text"], [1], [None], [object()]]
-        if sys.version_info >= (3, 15) and not (is_native(loop) or is_uvloop(loop)):
-            # 3.15's own transport skips falsy chunks before looking at
-            # them (gh-155888), so it takes writelines([None]) silently.
-            bad_lines.remove([None])
-        for bad in bad_lines:
+        for bad in (["text"], [1], [None], [object()]):
+            if bad == [None] and not (is_native(loop) or is_uvloop(loop)):
+                # asyncio's own transport skips falsy chunks unseen from
+                # gh-155888 on (3.14.10, 3.15): a refusal and a no-op are
+                # both asyncio's behaviour; either way nothing is queued.
+                try:
+                    tr.writelines(bad)
+                except TypeError:
+                    pass
+                assert tr.get_write_buffer_size() == 0
+                continue
             with pytest.raises(TypeError):
                 tr.writelines(bad)
         with pytest.raises(TypeError):
