@@ -430,6 +430,14 @@ loop_tick(LoopObject *self)
         if (ev->fd == self->waker.rfd) {
             iol_waker_drain(&self->waker);
             self->wake_pending = 0;
+            /* A signal caught by another thread wakes us through the
+             * wakeup fd, without EINTR here.  Run its Python handler now,
+             * where its exception (Ctrl-C) leaves the loop, rather than at
+             * some later bytecode boundary, such as inside a gc callback,
+             * where the interpreter would only report it as unraisable. */
+            if (PyErr_CheckSignals() < 0) {
+                return -1;
+            }
             continue;
         }
         if (iol_fd_dispatch(self, ev) < 0) {
