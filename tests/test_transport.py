@@ -229,7 +229,13 @@ def test_write_accepts_bytes_like_and_refuses_others(loop):
         tr.write(b"a")
         tr.write(bytearray(b"b"))
         tr.write(memoryview(b"xcx")[1:2])
-        tr.writelines([b"d", bytearray(b"e"), memoryview(b"f"), b""])
+        lines = [b"d", bytearray(b"e"), memoryview(b"f"), b""]
+        if not is_native(loop):
+            # asyncio's own transport on 3.12 to 3.14.9 queues an empty
+            # chunk that it can never drain, so it never closes
+            # (gh-155888, fixed in 3.14.10 and 3.15): spare the anchors it.
+            lines.pop()
+        tr.writelines(lines)
         await sp.wait_for(6 + len(prefix))
         assert bytes(sp.data) == prefix + b"abcdef"
         assert tr.get_write_buffer_size() == 0
