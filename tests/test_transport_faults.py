@@ -631,7 +631,7 @@ def _transport_workout(rounds):
             tr.get_extra_info("peername")
             tr.get_extra_info("sockname")
             tr.get_protocol()
-            await cp.wait_for(306)
+            await cp.wait_for(303)  # 3 x 100 bytes and 3 one-byte lines
             tr.write_eof()
             await asyncio.wait_for(sp.got_eof, 5)
             sp.transport.abort()
