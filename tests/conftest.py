@@ -9,6 +9,7 @@ sets a tighter ``pytest.mark.timeout`` of its own, so a loop that never
 wakes fails its test instead of blocking CI.
 """
 
+import asyncio
 import gc
 import os
 import signal
@@ -121,3 +122,27 @@ def no_fd_leak():
     yield
     gc.collect()
     assert open_fds() == before
+
+
+def asyncio_anchors():
+    """(name, factory) of the anchors the asyncio-face tests also run on:
+    stock asyncio's selector loop, and uvloop where it is installed."""
+    anchors = [("asyncio", asyncio.SelectorEventLoop)]
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        return anchors
+    anchors.append(("uvloop", uvloop.new_event_loop))
+    return anchors
+
+
+def current_loop(factory):
+    """A fixture body: a new loop from factory, set as the current loop for
+    the test, then its async generators shut down and the loop closed."""
+    lp = factory()
+    asyncio.set_event_loop(lp)
+    yield lp
+    if not lp.is_closed():
+        lp.run_until_complete(lp.shutdown_asyncgens())
+        lp.close()
+    asyncio.set_event_loop(None)

@@ -15,26 +15,16 @@ import pytest
 
 import ioloop_c
 
+from conftest import asyncio_anchors, current_loop
+
 FACTORIES = [(f"ioloop_c-{b}", (lambda b=b: ioloop_c.Loop(backend=b)))
              for b in ioloop_c.available_backends()]
-FACTORIES.append(("asyncio", asyncio.SelectorEventLoop))
-try:
-    import uvloop
-
-    FACTORIES.append(("uvloop", uvloop.new_event_loop))
-except ImportError:  # pragma: no cover
-    pass
+FACTORIES += asyncio_anchors()
 
 
 @pytest.fixture(params=[f for _, f in FACTORIES], ids=[n for n, _ in FACTORIES])
 def loop(request):
-    lp = request.param()
-    asyncio.set_event_loop(lp)
-    yield lp
-    if not lp.is_closed():
-        lp.run_until_complete(lp.shutdown_asyncgens())
-        lp.close()
-    asyncio.set_event_loop(None)
+    yield from current_loop(request.param)
 
 
 def is_ours(loop):

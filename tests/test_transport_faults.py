@@ -21,8 +21,6 @@ import textwrap
 import time
 
 import pytest
-
-import ioloop_c
 from test_transport import (  # noqa: F401  (loop is a fixture)
     FACTORIES,
     Recorder,
@@ -32,6 +30,10 @@ from test_transport import (  # noqa: F401  (loop is a fixture)
     tcp_pair,
     uvloop_differs,
 )
+
+import ioloop_c
+
+from conftest import current_loop
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -56,13 +58,7 @@ def loop(request):
         _warmed.add(request.param)
     gc.collect()
     before = _fd_count()
-    lp = request.param()
-    asyncio.set_event_loop(lp)
-    yield lp
-    if not lp.is_closed():
-        lp.run_until_complete(lp.shutdown_asyncgens())
-        lp.close()
-    asyncio.set_event_loop(None)
+    yield from current_loop(request.param)
     gc.collect()
     after = _fd_count()
     assert after == before, f"{after - before} file descriptors left open"
