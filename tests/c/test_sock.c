@@ -158,7 +158,7 @@ test_shutdown(void)
 static void
 test_bad_fds(void)
 {
-    char buf[4];
+    char buf[4] = "abc";
     struct iovec iov = {buf, sizeof buf};
     CHECK(iol_sock_recv(-1, buf, sizeof buf) == -1 && errno == EBADF);
     CHECK(iol_sock_send(-1, buf, sizeof buf) == -1 && errno == EBADF);
