@@ -56,6 +56,8 @@ def _server_detach(server: Any, transport: Any) -> None:
 
 
 _core_type: Any = getattr(_core, "StreamTransport", None)
+# Extra-info names a native transport fills in on first ask.
+_LAZY_EXTRA = ("socket", "sockname")
 SocketTransport: Any = None
 
 if _core_type is not None:
@@ -78,11 +80,10 @@ if _core_type is not None:
             context: Any = None,
         ) -> None:
             transports.BaseTransport.__init__(self, extra)
-            self._extra["socket"] = trsock.TransportSocket(sock)
-            try:
-                self._extra["sockname"] = sock.getsockname()
-            except OSError:
-                self._extra["sockname"] = None
+            # "socket" and "sockname" are made on first ask (or at the
+            # latest when the socket closes): an idle connection does not
+            # carry them.  peername is taken now, as asyncio does, since
+            # a peer that resets makes getpeername() fail later.
             if "peername" not in self._extra:
                 try:
                     self._extra["peername"] = sock.getpeername()
@@ -101,6 +102,27 @@ if _core_type is not None:
             loop.call_soon(self._start_reading, **kw)
             if waiter is not None:
                 loop.call_soon(futures._set_result_unless_cancelled, waiter, None, **kw)
+
+        def get_extra_info(self, name: str, default: Any = None) -> Any:
+            """Get optional transport information (asyncio's names)."""
+            extra = self._extra
+            if name in extra:
+                return extra[name]
+            if name in _LAZY_EXTRA and self._sock is not None:
+                return self._lazy_extra(name)
+            return default
+
+        def _lazy_extra(self, name: str) -> Any:
+            sock = self._sock
+            if name == "socket":
+                value: Any = trsock.TransportSocket(sock)
+            else:
+                try:
+                    value = sock.getsockname()
+                except OSError:
+                    value = None
+            self._extra[name] = value
+            return value
 
         def __repr__(self) -> str:
             info = [type(self).__name__]
@@ -151,6 +173,12 @@ if _core_type is not None:
                 server = self._server
                 self._server = None
                 try:
+                    if self._sock is not None:
+                        # What is asked after the close is what was true
+                        # while open.
+                        for name in _LAZY_EXTRA:
+                            if name not in self._extra:
+                                self._lazy_extra(name)
                     self._release()
                 finally:
                     if server is not None:

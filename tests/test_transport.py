@@ -196,6 +196,31 @@ def test_echo_and_extra_info(loop):
     loop.run_until_complete(main())
 
 
+def test_extra_info_after_close_is_what_it_was_while_open(loop):
+    # Neither side asks while open: whatever the transport takes lazily
+    # must still be there, and true, after connection_lost.
+    async def main():
+        sp, cp, server = await tcp_pair(loop)
+        listening = server.sockets[0].getsockname()
+        await close_all(server, sp, cp)
+        for p, peer in ((sp, cp), (cp, sp)):
+            tr = p.transport
+            sockname = tr.get_extra_info("sockname")
+            peername = tr.get_extra_info("peername")
+            assert isinstance(sockname, tuple) and sockname[0] == "127.0.0.1"
+            assert isinstance(peername, tuple) and peername[0] == "127.0.0.1"
+            assert peer.transport.get_extra_info("sockname") == peername
+            if not is_uvloop(loop):
+                sock = tr.get_extra_info("socket")
+                assert isinstance(sock, asyncio.trsock.TransportSocket)
+                assert sock.fileno() == -1  # closed with the transport
+        assert cp.transport.get_extra_info("peername") == listening
+        assert sp.transport.get_extra_info("sockname") == listening
+
+    uvloop_differs(loop, "extra info is read from the socket, None once it is closed")
+    loop.run_until_complete(main())
+
+
 def test_write_accepts_bytes_like_and_refuses_others(loop):
     uvloop_differs(loop, 'write() takes any buffer (a list is refused with a different check)')
     async def main():

@@ -118,8 +118,11 @@ async def run_program(loop, program):
                 if not peer_closed:
                     peer.transport.resume_reading()
             elif op == "write_eof":
+                # On a transport that is closing (by us, or failed by a
+                # peer that went away) write_eof() does nothing.
+                failed = tr.is_closing()
                 tr.write_eof()
-                if not closing:
+                if not closing and not failed:
                     eof = True
             elif op == "close":
                 tr.close()
@@ -149,6 +152,10 @@ async def run_program(loop, program):
             assert raised is None, (op, raised)
         if closing:
             assert tr.is_closing()
+            assert not tr.is_reading()
+        elif peer_closed and tr.is_closing():
+            # A write to a peer that has gone fails the transport (EPIPE
+            # or a reset), before connection_lost runs.
             assert not tr.is_reading()
         elif not w.lost:
             assert tr.is_reading() == (not paused), op
