@@ -162,15 +162,21 @@ def pytest_counts(xml: str, logpath: str) -> dict[str, int] | None:
 
 def tornado_counts(text: str) -> dict[str, Any]:
     """Counts and failing ids from a unittest run's output (Tornado's runner)."""
+    # With run.py --rerun the log holds the whole run, then perhaps a rerun
+    # of its few failures: counts come from the first, the verdict from
+    # the last.
     ran = re.findall(r"^Ran (\d+) tests? in", text, re.M)
     status = re.findall(r"^(OK|FAILED)\b(.*)$", text, re.M)
-    res: dict[str, Any] = {"run": int(ran[-1]) if ran else 0, "ok": bool(status)
+    res: dict[str, Any] = {"run": int(ran[0]) if ran else 0, "ok": bool(status)
                            and status[-1][0] == "OK", "failures": 0, "errors": 0,
                            "skipped": 0}
     if status:
-        for k, n in re.findall(r"(failures|errors|skipped)=(\d+)", status[-1][1]):
+        for k, n in re.findall(r"(failures|errors|skipped)=(\d+)", status[0][1]):
             res[k] = int(n)
-    res["failing"] = sorted(set(re.findall(r"^(?:FAIL|ERROR): (.+)$", text, re.M)))
+    res["flaky"] = re.findall(r"^flaky \(failed, then passed on rerun\): (\S+)$", text, re.M)
+    failing = set(re.findall(r"^(?:FAIL|ERROR): (.+)$", text, re.M))
+    res["failing"] = sorted(f for f in failing
+                            if not any(f.startswith(n.rsplit(".", 1)[-1] + " ") for n in res["flaky"]))
     return res
 
 
@@ -244,7 +250,7 @@ def run_leg(leg: Leg, args: argparse.Namespace) -> dict[str, Any]:
     t_all = 0.0
     for way in args.ways:
         rc, secs, path = run_step(leg, f"tornado-{way}", [
-            leg.vpy(), os.path.join(ROOT, "tests", "tornado_suite", "run.py"), way],
+            leg.vpy(), os.path.join(ROOT, "tests", "tornado_suite", "run.py"), "--rerun", way],
             args.tornado_timeout, cwd="/tmp")
         t_all += secs
         res = tornado_counts(read(path))
@@ -288,7 +294,9 @@ def cell_tornado(r: dict[str, Any] | None) -> str:
     if r is None:
         return "-"
     if r["ok"]:
-        return f"OK {r['run']}" + (f" ({r['skipped']} skip)" if r["skipped"] else "")
+        notes = ([f"{r['skipped']} skip"] if r["skipped"] else []) + (
+            [f"{len(r['flaky'])} flaky"] if r.get("flaky") else [])
+        return f"OK {r['run']}" + (f" ({', '.join(notes)})" if notes else "")
     return (f"{r['run']} run, {r['failures']} fail, {r['errors']} err"
             + (f" (exit {r['exit']})" if r["exit"] not in (0, 1) else ""))
 
