@@ -321,6 +321,10 @@ Loop_traverse(LoopObject *self, visitproc visit, void *arg)
         Py_VISIT(timer_of(self->timers.items[i].timer));
     }
     Py_VISIT(self->slowest_repr);
+    Py_VISIT(self->debug);
+    Py_VISIT(self->futures);
+    Py_VISIT(self->kw_loop);
+    Py_VISIT(self->str_future);
     return iol_fd_traverse(self, visit, arg);
 }
 
@@ -330,6 +334,10 @@ Loop_clear(LoopObject *self)
     loop_drop_work(self);
     iol_fd_clear_all(self, 0);
     Py_CLEAR(self->slowest_repr);
+    Py_CLEAR(self->debug);
+    Py_CLEAR(self->futures);
+    Py_CLEAR(self->kw_loop);
+    Py_CLEAR(self->str_future);
     return 0;
 }
 
@@ -689,6 +697,11 @@ Loop_get_waker_fd(LoopObject *self, void *Py_UNUSED(closure))
 }
 
 static PyMethodDef loop_methods[] = {
+    {"get_debug", (PyCFunction)Loop_get_debug, METH_NOARGS,
+     "get_debug($self, /)\n--\n\nWhether the loop is in debug mode."},
+    {"create_future", (PyCFunction)Loop_create_future, METH_NOARGS,
+     "create_future($self, /)\n--\n\n"
+     "An asyncio.Future attached to the loop."},
     {"_run", (PyCFunction)Loop_run, METH_NOARGS,
      "Run ticks until stop() is called."},
     {"_run_once", (PyCFunction)Loop_run_once, METH_NOARGS,
@@ -784,6 +797,8 @@ static PyGetSetDef loop_getset[] = {
 static PyMemberDef loop_members[] = {
     {"__weaklistoffset__", T_PYSSIZET, offsetof(LoopObject, weakreflist),
      READONLY, NULL},
+    {"_debug", T_OBJECT_EX, offsetof(LoopObject, debug), 0,
+     "asyncio's debug flag, as set_debug() leaves it."},
     {NULL, 0, 0, 0, NULL},
 };
 

@@ -79,6 +79,10 @@ struct LoopObject {
     /* The newest call_soon() handle in the ready queue, still tracked
      * because its caller may hold it; see loop_settle_held(). */
     HandleObject *held;
+    PyObject *debug;   /* asyncio's _debug, a member: get_debug() in C */
+    PyObject *futures; /* asyncio.futures, imported by create_future() */
+    PyObject *kw_loop; /* ("loop",): create_future()'s keyword names */
+    PyObject *str_future; /* "Future" */
 };
 
 /* loop.c */
@@ -96,7 +100,10 @@ PyObject *Loop_stats(LoopObject *, PyObject *);
 PyObject *Loop_set_timing(LoopObject *, PyObject *);
 PyObject *Loop_set_slow_threshold(LoopObject *, PyObject *);
 
-/* loop_sched.c: scheduling methods of the Loop type. */
+/* loop_sched.c: scheduling methods of the Loop type, and the two that
+ * asyncio's Future and Task call on every creation. */
+PyObject *Loop_get_debug(LoopObject *, PyObject *);
+PyObject *Loop_create_future(LoopObject *, PyObject *);
 int iol_is_coroutine_like(PyObject *cb);
 #define IOL_FASTCALL_KW(f) ((PyCFunction)(void (*)(void))(f))
 PyObject *Loop_call_soon(LoopObject *, PyObject *const *, Py_ssize_t,

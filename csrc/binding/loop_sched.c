@@ -483,3 +483,52 @@ Loop_remove_timeout(LoopObject *self, PyObject *handle)
     Py_DECREF(cancel);
     return res;
 }
+
+/* asyncio's Future and Task ask the loop for get_debug() as they are
+ * made, and streams make a future per read through create_future(): two
+ * Python frames per operation when inherited from BaseEventLoop, here
+ * none.  Both read what asyncio itself would: the _debug attribute that
+ * BaseEventLoop.__init__ and set_debug() assign, and asyncio.futures'
+ * Future as it is at the time of the call. */
+PyObject *
+Loop_get_debug(LoopObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->debug == NULL) {
+        PyErr_SetString(PyExc_AttributeError,
+                        "loop has no _debug: BaseEventLoop.__init__ "
+                        "has not run");
+        return NULL;
+    }
+    return Py_NewRef(self->debug);
+}
+
+PyObject *
+Loop_create_future(LoopObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->futures == NULL) {
+        PyObject *mod = PyImport_ImportModule("asyncio.futures");
+        if (mod == NULL) {
+            return NULL;
+        }
+        PyObject *kw = Py_BuildValue("(s)", "loop");
+        PyObject *name = PyUnicode_InternFromString("Future");
+        if (kw == NULL || name == NULL) {
+            Py_DECREF(mod);
+            Py_XDECREF(kw);
+            Py_XDECREF(name);
+            return NULL;
+        }
+        self->futures = mod;
+        self->kw_loop = kw;
+        self->str_future = name;
+    }
+    PyObject *cls = PyObject_GetAttr(self->futures, self->str_future);
+    if (cls == NULL) {
+        return NULL;
+    }
+    PyObject *args[2] = {NULL, (PyObject *)self};
+    PyObject *fut = PyObject_Vectorcall(
+        cls, args + 1, 0 | PY_VECTORCALL_ARGUMENTS_OFFSET, self->kw_loop);
+    Py_DECREF(cls);
+    return fut;
+}
