@@ -79,6 +79,9 @@ struct LoopObject {
     /* The newest call_soon() handle in the ready queue, still tracked
      * because its caller may hold it; see loop_settle_held(). */
     HandleObject *held;
+    /* Datagram transports read into this (IOL_DGRAM_MAX bytes, made at
+     * the first read) and copy each datagram out at its size. */
+    char *dgram_buf;
 };
 
 /* loop.c */
