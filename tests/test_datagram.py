@@ -372,7 +372,7 @@ def test_error_received_on_connection_refused(loop):
             tr.sendto(b"anyone?")
             try:
                 await p.until(lambda: p.errors, timeout=0.1)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             break
         assert p.errors and isinstance(p.errors[0], ConnectionRefusedError)
@@ -746,7 +746,10 @@ def test_dropped_open_transport_warns(loop):
         fd = run(loop, main())
         for _ in range(3):
             gc.collect()
-    assert any(issubclass(x.category, ResourceWarning) and "unclosed transport" in str(x.message) for x in w)
+    assert any(
+        issubclass(x.category, ResourceWarning) and "unclosed transport" in str(x.message)
+        for x in w
+    )
     with pytest.raises(OSError):
         os.fstat(fd)  # the socket was closed
 
