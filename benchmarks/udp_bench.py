@@ -28,7 +28,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -170,12 +169,12 @@ def table(samples: list[dict[str, Any]], loops: list[str]) -> str:
                     rs.append(x[0] / y[0])
             return f"{statistics.median(rs):.2f}" if rs else "-"
 
-        lines.append(f"| {clients} | {size} B | " + " | ".join(f"{med[n]:,.0f}" for n in loops)
-                     + f" | {ratio('ioloop_c', 'uvloop')} | {ratio('ioloop_c', 'ioloop_c-python')} |")
+        figures = " | ".join(f"{med[n]:,.0f}" for n in loops)
+        ratios = f"{ratio('ioloop_c', 'uvloop')} | {ratio('ioloop_c', 'ioloop_c-python')}"
+        lines.append(f"| {clients} | {size} B | {figures} | {ratios} |")
     lines.append("")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    start = time.time()
     main()
