@@ -42,7 +42,6 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-
 from test_datagram import FACTORIES, is_native
 
 pytestmark = pytest.mark.timeout(120)
