@@ -406,10 +406,14 @@ def test_unresolvable_and_named_addresses(loop):
         server, sp = await endpoint(loop, local_addr=("127.0.0.1", 0))
         port = server.get_extra_info("sockname")[1]
         client, cp = await endpoint(loop, local_addr=("127.0.0.1", 0))
-        # A host name goes through the socket module's resolver.
+        saddr = server.get_extra_info("sockname")
+        client.sendto(b"numeric", saddr)
+        # A host name goes through the socket module's resolver...
         client.sendto(b"by name", ("localhost", port))
-        await sp.wait_count(1)
-        assert sp.got[0][0] == b"by name"
+        # ...and leaves the numeric address sent to before intact.
+        client.sendto(b"numeric again", saddr)
+        await sp.wait_count(3)
+        assert [d for d, _ in sp.got] == [b"numeric", b"by name", b"numeric again"]
         # A name that does not resolve is the kernel-side kind of error.
         client.sendto(b"nowhere", ("no-such-host.invalid", port))
         assert len(cp.errors) == 1 and isinstance(cp.errors[0], socket.gaierror)

@@ -162,9 +162,12 @@ send_one(DatagramObject *dg, PyObject *data, const void *buf,
     socklen_t salen = 0;
     if (!dg->connected) {
         if (addr != dg->tx_addr) {
+            /* Parsed aside: a failed parse must not spoil the cached
+             * address of tx_addr. */
+            struct sockaddr_storage ss;
+            socklen_t sslen = 0;
             int ok = addr == Py_None ? 0
-                                     : parse_addr(dg, addr, &dg->tx_sa,
-                                                  &dg->tx_salen);
+                                     : parse_addr(dg, addr, &ss, &sslen);
             if (ok < 0) {
                 return -1;
             }
@@ -183,6 +186,8 @@ send_one(DatagramObject *dg, PyObject *data, const void *buf,
                 return -1;
             }
             Py_XSETREF(dg->tx_addr, Py_NewRef(addr));
+            memcpy(&dg->tx_sa, &ss, sizeof(ss));
+            dg->tx_salen = sslen;
         }
         sa = (const struct sockaddr *)&dg->tx_sa;
         salen = dg->tx_salen;
