@@ -150,21 +150,28 @@ def main() -> None:
 
 
 def table(samples: list[dict[str, Any]], loops: list[str]) -> str:
-    lines = ["UDP echo round trips per second (median of rounds; ratios are medians of "
-             "per-round ratios)", ""]
+    out = []
+    for metric, title in (("rps", "UDP echo round trips per second"),
+                          ("rps_per_server_cpu", "UDP echo round trips per server CPU-second")):
+        out.append(one_table(samples, loops, metric, title))
+    return "\n".join(out)
+
+
+def one_table(samples: list[dict[str, Any]], loops: list[str], metric: str, title: str) -> str:
+    lines = [f"{title} (median of rounds; ratios are medians of per-round ratios)", ""]
     head = "| clients | size | " + " | ".join(loops) + " | ioloop_c / uvloop | native / python |"
     lines += [head, "|" + "---|" * (len(loops) + 4)]
     cells = sorted({(s["clients"], s["size"]) for s in samples})
     for clients, size in cells:
         mine = [s for s in samples if s["clients"] == clients and s["size"] == size]
-        med = {n: statistics.median([s["rps"] for s in mine if s["loop"] == n] or [0])
+        med = {n: statistics.median([s[metric] for s in mine if s["loop"] == n] or [0])
                for n in loops}
 
         def ratio(a: str, b: str, mine: list[dict[str, Any]] = mine) -> str:
             rs = []
             for r in {s["round"] for s in mine}:
-                x = [s["rps"] for s in mine if s["round"] == r and s["loop"] == a]
-                y = [s["rps"] for s in mine if s["round"] == r and s["loop"] == b]
+                x = [s[metric] for s in mine if s["round"] == r and s["loop"] == a]
+                y = [s[metric] for s in mine if s["round"] == r and s["loop"] == b]
                 if x and y and y[0]:
                     rs.append(x[0] / y[0])
             return f"{statistics.median(rs):.2f}" if rs else "-"
