@@ -802,8 +802,8 @@ def test_native_type_exists_on_this_python():
         core.__new__(core).sendto(b"x")
     t = core.__new__(core)
     assert not t.is_closing() and t.get_protocol() is None
-    with pytest.raises(TypeError):
-        t._native_init(object(), socket.socket(), None, None, False, 0, False)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s, pytest.raises(TypeError):
+        t._native_init(object(), s, None, None, False, 0, False)
     t.close()
     t.abort()
     assert t.get_write_buffer_size() == 0
