@@ -5,6 +5,7 @@
 #   make bench   - the benchmark suite (installs wrk through apt-get when root)
 #   make bench-versions - the headline benchmarks on each of BENCH_VERSIONS
 #   make bench-echo - the echo / aiohttp benchmark alone (benchmarks/echo_bench.py)
+#   make bench-udp - the UDP echo benchmark alone (benchmarks/udp_bench.py)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -17,7 +18,7 @@ CMAKE_ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: venv install test ctest pytest demo asan valgrind bench bench-quick bench-pytest lint wrk clean \
-	bench-deps bench-echo \
+	bench-deps bench-echo bench-udp \
 	tsan soak soak-short refleak debug-python \
 	tornado-suite conformance
 
@@ -180,6 +181,7 @@ wrk:
 bench: install wrk bench-deps
 	$(VPY) benchmarks/run_all.py --out benchmarks/results
 	$(VPY) benchmarks/echo_bench.py --out benchmarks/results/echo
+	$(VPY) benchmarks/udp_bench.py --rounds 5 --out benchmarks/results/udp
 
 # bench-quick's pytest includes benchmarks/test_echo_bench.py, which runs
 # echo_bench.py --quick once and keeps its tables in build/bench-quick/echo.
@@ -194,6 +196,12 @@ bench-quick: install wrk bench-deps
 ECHO_ARGS ?=
 bench-echo: install wrk bench-deps
 	$(VPY) benchmarks/echo_bench.py --out benchmarks/results/echo $(ECHO_ARGS)
+
+# UDP echo (issue 14, item 3): 1 and 10 clients on asyncio, uvloop, ioloop_c
+# native and ioloop_c with asyncio's transport.  UDP_ARGS e.g. "--rounds 1".
+UDP_ARGS ?= --rounds 5
+bench-udp: install
+	$(VPY) benchmarks/udp_bench.py --out benchmarks/results/udp $(UDP_ARGS)
 
 # The echo benchmark's anchors: aiofastnet patched onto loops, aiohttp.
 bench-deps: $(VPY)

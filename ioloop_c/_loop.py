@@ -22,7 +22,7 @@ from asyncio import base_events, constants, events, format_helpers, sslproto
 from collections.abc import Callable
 from typing import Any
 
-from . import _compat, _core, _tornado_hook, _transport
+from . import _compat, _core, _datagram, _tornado_hook, _transport
 from ._compat import SelectorLoopBase, SelectorView
 
 __all__ = ["Loop"]
@@ -48,8 +48,9 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
     _callback_logger = logger
 
     #: Whether socket transports (create_connection, create_server, their
-    #: Unix and sock= forms, connect_accepted_socket, TLS over them) are
-    #: the native ones; False uses asyncio's Python transport.  Defaults
+    #: Unix and sock= forms, connect_accepted_socket, TLS over them) and
+    #: datagram transports (create_datagram_endpoint) are the native
+    #: ones; False uses asyncio's Python transports.  Defaults
     #: to True unless IOLOOP_C_TRANSPORT=python is in the environment.
     native_transport: bool
 
@@ -317,6 +318,11 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
         waiter: Any = None,
         extra: Any = None,
     ) -> Any:
+        if self._native_for(sock) and _datagram.native_for(sock):
+            self._ensure_fd_no_transport(sock)
+            return _datagram.DatagramTransport(
+                self, sock, protocol, address, waiter, extra
+            )
         transport = super()._make_datagram_transport(
             sock, protocol, address, waiter, extra
         )
@@ -458,17 +464,7 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
             fut.add_done_callback(lambda f: self.add_callback(callback, f))
 
 
-class _UnnamedPeer(str):
-    """The peername of a connected socket whose peer has no address: equal
-    to ``''``, as ``getpeername()`` says, but true, as a peer that exists."""
-
-    __slots__ = ()
-
-    def __new__(cls) -> _UnnamedPeer:
-        return super().__new__(cls, "")
-
-    def __bool__(self) -> bool:
-        return True
+_UnnamedPeer = _datagram._UnnamedPeer
 
 
 def _to_future(result: Any, loop: Loop) -> asyncio.Future[Any] | None:

@@ -354,6 +354,7 @@ Loop_dealloc(LoopObject *self)
     PyMem_Free(self->ready.items);
     PyMem_Free(self->fds);
     PyMem_Free(self->events);
+    PyMem_Free(self->dgram_buf);
     iol_heap_free(&self->timers);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
@@ -493,7 +494,11 @@ loop_tick(LoopObject *self)
         int ran = 1;
         if (it.mask & IOL_ITEM_STREAM) {
             self->stats.callbacks++;
-            rc = iol_transport_event(it.obj, it.mask & ~IOL_ITEM_STREAM);
+            int m = it.mask & ~IOL_ITEM_STREAM;
+            PyTypeObject *dt = self->st->DatagramType;
+            rc = dt != NULL && PyObject_TypeCheck(it.obj, dt)
+                     ? iol_datagram_event(it.obj, m)
+                     : iol_transport_event(it.obj, m);
         }
         else {
             /* Read before running: the callback may cancel its own

@@ -83,6 +83,9 @@ struct LoopObject {
     PyObject *futures; /* asyncio.futures, imported by create_future() */
     PyObject *kw_loop; /* ("loop",): create_future()'s keyword names */
     PyObject *str_future; /* "Future" */
+    /* Datagram transports read into this (IOL_DGRAM_MAX bytes, made at
+     * the first read) and copy each datagram out at its size. */
+    char *dgram_buf;
 };
 
 /* loop.c */

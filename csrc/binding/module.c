@@ -92,8 +92,11 @@ module_exec(PyObject *mod)
     INTERN(str_call_soon, "call_soon");
     INTERN(str_set_result, "set_result");
     INTERN(str_set_exception, "set_exception");
+    INTERN(str_datagram_received, "datagram_received");
+    INTERN(str_error_received, "error_received");
 #undef INTERN
-    if (iol_transport_type_init(mod, st) < 0) {
+    if (iol_transport_type_init(mod, st) < 0 ||
+        iol_datagram_type_init(mod, st) < 0) {
         return -1;
     }
     if (PyModule_AddIntConstant(mod, "READ", IOL_READ) < 0 ||
@@ -112,6 +115,7 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->HandleType);
     Py_VISIT(st->TimerHandleType);
     Py_VISIT(st->TransportType);
+    Py_VISIT(st->DatagramType);
     Py_VISIT(st->BufferedProtocol);
     return 0;
 }
@@ -140,6 +144,9 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->str_call_soon);
     Py_CLEAR(st->str_set_result);
     Py_CLEAR(st->str_set_exception);
+    Py_CLEAR(st->DatagramType);
+    Py_CLEAR(st->str_datagram_received);
+    Py_CLEAR(st->str_error_received);
     iol_handle_freelists_clear(st);
     return 0;
 }

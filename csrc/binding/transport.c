@@ -546,8 +546,8 @@ static PyType_Spec transport_spec = {
  * header and IOL_TR_BASE_SLOTS object slots, _extra first: only Python
  * classes with __slots__ from there up to object, no __dict__, no
  * weak references. */
-static int
-base_layout_ok(PyTypeObject *base, PyObject *transports)
+int
+iol_tr_base_layout_ok(PyTypeObject *base, PyObject *transports)
 {
     if (base->tp_basicsize != (Py_ssize_t)offsetof(TransportObject, st) ||
         base->tp_itemsize != 0 || base->tp_dictoffset != 0 ||
@@ -607,7 +607,7 @@ iol_transport_type_init(PyObject *mod, iol_modstate *st)
         goto done;
     }
     if (!PyType_Check(base) ||
-        !base_layout_ok((PyTypeObject *)base, transports)) {
+        !iol_tr_base_layout_ok((PyTypeObject *)base, transports)) {
         rc = 0; /* asyncio's own transport serves */
         goto done;
     }

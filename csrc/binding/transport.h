@@ -55,6 +55,14 @@ typedef struct {
     int closing, paused, eof, conn_lost;
 } TransportObject;
 
+/* Whether asyncio's _FlowControlMixin (base) has the layout the native
+ * transports mirror (transport.c). */
+int iol_tr_base_layout_ok(PyTypeObject *base, PyObject *transports);
+
+/* Hand the raised exception to tr._fatal_error(exc, message) (any
+ * transport); -1 with it set for SystemExit / KeyboardInterrupt. */
+int iol_transport_fatal(PyObject *tr, const char *message);
+
 /* transport_write.c, for transport.c */
 extern PyMethodDef iol_transport_write_methods[];
 int iol_tr_want(TransportObject *tr, int want);

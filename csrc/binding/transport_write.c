@@ -56,6 +56,12 @@ is_exit(PyObject *exc)
 int
 iol_tr_fatal(TransportObject *tr, const char *message)
 {
+    return iol_transport_fatal((PyObject *)tr, message);
+}
+
+int
+iol_transport_fatal(PyObject *tr, const char *message)
+{
     PyObject *exc = iol_err_fetch();
     if (exc == NULL) {
         return 0;
@@ -68,8 +74,7 @@ iol_tr_fatal(TransportObject *tr, const char *message)
     PyObject *msg = PyUnicode_FromString(message);
     PyObject *res = NULL;
     if (msg != NULL) {
-        res = PyObject_CallMethod((PyObject *)tr, "_fatal_error", "OO", exc,
-                                  msg);
+        res = PyObject_CallMethod(tr, "_fatal_error", "OO", exc, msg);
         Py_DECREF(msg);
     }
     if (res == NULL) {
@@ -80,7 +85,7 @@ iol_tr_fatal(TransportObject *tr, const char *message)
         }
         else {
             iol_err_restore(err);
-            PyErr_WriteUnraisable((PyObject *)tr);
+            PyErr_WriteUnraisable(tr);
         }
     }
     Py_XDECREF(res);

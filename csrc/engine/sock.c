@@ -1,5 +1,6 @@
 /*
- * sock.c: recv, send, sendmsg and shutdown for the stream transports.
+ * sock.c: recv, send, sendmsg and shutdown for the stream transports;
+ * recvfrom, sendto and the address conversions for the datagram one.
  *
  * Portability: MSG_NOSIGNAL (Linux, the BSDs) keeps a write to a closed
  * peer from raising SIGPIPE; where it is missing (macOS) the interpreter
@@ -7,8 +8,13 @@
  */
 #include "sock.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #ifdef MSG_NOSIGNAL
@@ -69,4 +75,103 @@ int
 iol_sock_shutdown(int fd, int how)
 {
     return shutdown(fd, how);
+}
+
+ssize_t
+iol_sock_recvfrom(int fd, void *buf, size_t len,
+                  struct sockaddr_storage *sa, socklen_t *salen)
+{
+    ssize_t n;
+    do {
+        memset(sa, 0, sizeof(*sa));
+        *salen = (socklen_t)sizeof(*sa);
+        n = recvfrom(fd, buf, len, 0, (struct sockaddr *)sa, salen);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        *salen = 0;
+    }
+    return n;
+}
+
+ssize_t
+iol_sock_sendto(int fd, const void *buf, size_t len,
+                const struct sockaddr *sa, socklen_t salen)
+{
+    ssize_t n;
+    do {
+        n = sa ? sendto(fd, buf, len, IOL_SEND_FLAGS, sa, salen)
+               : send(fd, buf, len, IOL_SEND_FLAGS);
+    } while (n < 0 && errno == EINTR);
+    return n;
+}
+
+int
+iol_sock_addr_host(const struct sockaddr *sa, socklen_t salen, char *host,
+                   size_t hostlen)
+{
+    if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) {
+        errno = EAFNOSUPPORT;
+        return -1;
+    }
+    /* What the socket module itself calls, so the text is the same. */
+    if (getnameinfo(sa, salen, host, (socklen_t)hostlen, NULL, 0,
+                    NI_NUMERICHOST) != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    return 0;
+}
+
+int
+iol_sock_addr_inet(int family, const char *host, unsigned port,
+                   uint32_t flowinfo, uint32_t scope_id,
+                   struct sockaddr_storage *sa, socklen_t *salen)
+{
+    memset(sa, 0, sizeof(*sa));
+    if (port > 65535) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)sa;
+        if (inet_pton(AF_INET, host, &in->sin_addr) != 1) {
+            errno = EINVAL;
+            return -1;
+        }
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)port);
+        *salen = (socklen_t)sizeof(*in);
+        return 0;
+    }
+    if (family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+        if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1) {
+            errno = EINVAL;
+            return -1;
+        }
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        in6->sin6_flowinfo = htonl(flowinfo);
+        in6->sin6_scope_id = scope_id;
+        *salen = (socklen_t)sizeof(*in6);
+        return 0;
+    }
+    errno = EAFNOSUPPORT;
+    return -1;
+}
+
+int
+iol_sock_addr_unix(const char *path, size_t len,
+                   struct sockaddr_storage *sa, socklen_t *salen)
+{
+    struct sockaddr_un *un = (struct sockaddr_un *)sa;
+    memset(sa, 0, sizeof(*sa));
+    if (len > sizeof(un->sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    un->sun_family = AF_UNIX;
+    memcpy(un->sun_path, path, len);
+    *salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+    return 0;
 }

@@ -10,6 +10,8 @@
 #define IOL_SOCK_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -28,6 +30,38 @@ ssize_t iol_sock_writev(int fd, const struct iovec *iov, int iovcnt);
 
 /* shutdown(); how is SHUT_RD, SHUT_WR or SHUT_RDWR. */
 int iol_sock_shutdown(int fd, int how);
+
+/* recvfrom() of one datagram into buf (a longer one is cut to len).  The
+ * sender's address goes to *sa, which is zeroed first so that a short
+ * or absent address (an unnamed Unix socket: *salen 0) leaves no stale
+ * bytes; *salen is its length. */
+ssize_t iol_sock_recvfrom(int fd, void *buf, size_t len,
+                          struct sockaddr_storage *sa, socklen_t *salen);
+
+/* sendto() of one datagram; with sa NULL, send() on a connected
+ * socket.  A datagram goes whole or not at all (EMSGSIZE if too big). */
+ssize_t iol_sock_sendto(int fd, const void *buf, size_t len,
+                        const struct sockaddr *sa, socklen_t salen);
+
+/* The numeric host of an AF_INET / AF_INET6 address, as getnameinfo()
+ * with NI_NUMERICHOST writes it (a link-local IPv6 address carries its
+ * %scope); -1 with EAFNOSUPPORT or EINVAL if it has none. */
+int iol_sock_addr_host(const struct sockaddr *sa, socklen_t salen,
+                       char *host, size_t hostlen);
+
+/* Fill *sa from a numeric host (inet_pton: no names, no scope suffix),
+ * a port and, for AF_INET6, flowinfo and scope_id; -1 with EINVAL if
+ * the host is not numeric for the family, EAFNOSUPPORT for another
+ * family. */
+int iol_sock_addr_inet(int family, const char *host, unsigned port,
+                       uint32_t flowinfo, uint32_t scope_id,
+                       struct sockaddr_storage *sa, socklen_t *salen);
+
+/* Fill *sa with an AF_UNIX address of len bytes (a leading NUL is
+ * Linux's abstract namespace); -1 with ENAMETOOLONG if it does not fit
+ * in sun_path. */
+int iol_sock_addr_unix(const char *path, size_t len,
+                       struct sockaddr_storage *sa, socklen_t *salen);
 
 /* Nonzero if errno says "try again when the fd is ready". */
 int iol_sock_would_block(int err);

@@ -3,12 +3,19 @@
  * through whole and in order, a non-blocking socket says EAGAIN instead
  * of blocking, a gathered write counts its bytes across pieces, a closed
  * peer is EOF for recv and EPIPE (never SIGPIPE) for send, shutdown is a
- * half close, and bad arguments are errors, not crashes.
+ * half close, and bad arguments are errors, not crashes.  Datagrams:
+ * recvfrom names the sender (none for an unnamed Unix socket), sendto
+ * goes to the address given, a datagram too big is EMSGSIZE, a connected
+ * UDP socket hears ECONNREFUSED, and the address conversions match what
+ * the socket module produces.
  */
 #include "ctest.h"
 #include "sock.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/un.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -177,6 +184,174 @@ test_bad_fds(void)
     close(p[1]);
 }
 
+static int
+nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1) {
+        return -1;
+    }
+    return fd;
+}
+
+/* A non-blocking UDP socket bound to an ephemeral port of 127.0.0.1. */
+static int
+udp4(struct sockaddr_storage *sa, socklen_t *salen)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0 || nonblock(fd) < 0) {
+        return -1;
+    }
+    if (iol_sock_addr_inet(AF_INET, "127.0.0.1", 0, 0, 0, sa, salen) < 0 ||
+        bind(fd, (struct sockaddr *)sa, *salen) < 0) {
+        close(fd);
+        return -1;
+    }
+    *salen = (socklen_t)sizeof(*sa);
+    if (getsockname(fd, (struct sockaddr *)sa, salen) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void
+test_datagram_unix(void)
+{
+    int sv[2];
+    char buf[16];
+    memset(buf, 0, sizeof buf);
+    struct sockaddr_storage sa;
+    socklen_t salen = 99;
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0);
+    CHECK(nonblock(sv[0]) >= 0 && nonblock(sv[1]) >= 0);
+    CHECK(iol_sock_recvfrom(sv[1], buf, sizeof buf, &sa, &salen) == -1 &&
+          iol_sock_would_block(errno) && salen == 0);
+    /* Datagrams keep their bounds, an empty one included; a longer one
+     * is cut to the buffer. */
+    CHECK(iol_sock_sendto(sv[0], "one", 3, NULL, 0) == 3);
+    CHECK(iol_sock_sendto(sv[0], "", 0, NULL, 0) == 0);
+    CHECK(iol_sock_sendto(sv[0], "abcdefgh", 8, NULL, 0) == 8);
+    CHECK(iol_sock_recvfrom(sv[1], buf, sizeof buf, &sa, &salen) == 3 &&
+          memcmp(buf, "one", 3) == 0);
+    /* The peer of a socketpair has no name. */
+    CHECK(salen == 0);
+    CHECK(iol_sock_recvfrom(sv[1], buf, sizeof buf, &sa, &salen) == 0);
+    CHECK(iol_sock_recvfrom(sv[1], buf, 4, &sa, &salen) == 4 &&
+          memcmp(buf, "abcd", 4) == 0);
+    CHECK(iol_sock_recvfrom(sv[1], buf, sizeof buf, &sa, &salen) == -1 &&
+          iol_sock_would_block(errno));
+    close(sv[0]);
+    close(sv[1]);
+    /* Abstract (leading NUL) and too long Unix addresses. */
+    char path[200];
+    memset(path, 'p', sizeof path);
+    CHECK(iol_sock_addr_unix(path, sizeof path, &sa, &salen) == -1 &&
+          errno == ENAMETOOLONG);
+    int a = socket(AF_UNIX, SOCK_DGRAM, 0), b = socket(AF_UNIX, SOCK_DGRAM, 0);
+    char name[] = "\0iol-test-sock-XXXXXX";
+    snprintf(name + 15, 7, "%06u", (unsigned)getpid() % 1000000u);
+    CHECK(iol_sock_addr_unix(name, sizeof name - 1, &sa, &salen) == 0);
+    CHECK(salen == offsetof(struct sockaddr_un, sun_path) + sizeof name - 1);
+    CHECK(bind(a, (struct sockaddr *)&sa, salen) == 0);
+    CHECK(iol_sock_sendto(b, "abs", 3, (struct sockaddr *)&sa, salen) == 3);
+    struct sockaddr_storage from;
+    socklen_t fromlen = 0;
+    CHECK(iol_sock_recvfrom(a, buf, sizeof buf, &from, &fromlen) == 3);
+    /* b is unbound: at most the family comes back, no path. */
+    CHECK(fromlen <= sizeof(sa_family_t));
+    close(a);
+    close(b);
+}
+
+static void
+test_datagram_inet(void)
+{
+    struct sockaddr_storage sa, sb, from;
+    socklen_t salen, sblen, fromlen;
+    char buf[64], host[64];
+    memset(buf, 0, sizeof buf);
+    memset(host, 0, sizeof host);
+    int a = udp4(&sa, &salen), b = udp4(&sb, &sblen);
+    CHECK(a >= 0 && b >= 0);
+    CHECK(iol_sock_sendto(b, "ping", 4, (struct sockaddr *)&sa, salen) == 4);
+    CHECK(iol_sock_recvfrom(a, buf, sizeof buf, &from, &fromlen) == 4 &&
+          memcmp(buf, "ping", 4) == 0);
+    /* The sender is b, by address and port. */
+    CHECK(fromlen == sizeof(struct sockaddr_in));
+    CHECK(memcmp(&((struct sockaddr_in *)&from)->sin_port,
+                 &((struct sockaddr_in *)&sb)->sin_port, 2) == 0);
+    CHECK(iol_sock_addr_host((struct sockaddr *)&from, fromlen, host,
+                             sizeof host) == 0 &&
+          strcmp(host, "127.0.0.1") == 0);
+    /* Too big for UDP: nothing is sent. */
+    size_t big = 70000;
+    char *huge = calloc(1, big);
+    CHECK(huge != NULL);
+    CHECK(iol_sock_sendto(b, huge, big, (struct sockaddr *)&sa, salen) ==
+              -1 &&
+          errno == EMSGSIZE);
+    free(huge);
+    CHECK(iol_sock_recvfrom(a, buf, sizeof buf, &from, &fromlen) == -1 &&
+          iol_sock_would_block(errno));
+    /* Connected to a port nobody listens on: the ICMP answer comes back
+     * as ECONNREFUSED on a later call. */
+    close(a);
+    CHECK(connect(b, (struct sockaddr *)&sa, salen) == 0);
+    CHECK(iol_sock_sendto(b, "x", 1, NULL, 0) == 1);
+    ssize_t n = -1;
+    int err = 0;
+    for (int i = 0; i < 200 && err != ECONNREFUSED; i++) {
+        n = iol_sock_recvfrom(b, buf, sizeof buf, &from, &fromlen);
+        err = n < 0 ? errno : 0;
+        if (iol_sock_would_block(err)) {
+            usleep(5000);
+        }
+    }
+    CHECK(n == -1 && err == ECONNREFUSED);
+    close(b);
+}
+
+static void
+test_addr_conversions(void)
+{
+    struct sockaddr_storage sa;
+    socklen_t salen = 0;
+    char host[64];
+    memset(host, 0, sizeof host);
+    CHECK(iol_sock_addr_inet(AF_INET, "10.1.2.3", 8080, 0, 0, &sa,
+                             &salen) == 0);
+    struct sockaddr_in *in = (struct sockaddr_in *)&sa;
+    CHECK(salen == sizeof(*in) && ntohs(in->sin_port) == 8080);
+    CHECK(iol_sock_addr_host((struct sockaddr *)&sa, salen, host,
+                             sizeof host) == 0 &&
+          strcmp(host, "10.1.2.3") == 0);
+    /* Names and short forms are not numeric here: the caller resolves
+     * those another way. */
+    CHECK(iol_sock_addr_inet(AF_INET, "localhost", 1, 0, 0, &sa, &salen) ==
+              -1 &&
+          errno == EINVAL);
+    CHECK(iol_sock_addr_inet(AF_INET, "127.1", 1, 0, 0, &sa, &salen) == -1);
+    CHECK(iol_sock_addr_inet(AF_INET, "1.2.3.4", 65536, 0, 0, &sa,
+                             &salen) == -1 &&
+          errno == EINVAL);
+    CHECK(iol_sock_addr_inet(AF_INET6, "::1", 53, 7, 0, &sa, &salen) == 0);
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&sa;
+    CHECK(salen == sizeof(*in6) && ntohs(in6->sin6_port) == 53 &&
+          ntohl(in6->sin6_flowinfo) == 7);
+    CHECK(iol_sock_addr_host((struct sockaddr *)&sa, salen, host,
+                             sizeof host) == 0 &&
+          strcmp(host, "::1") == 0);
+    CHECK(iol_sock_addr_inet(AF_INET6, "fe80::1%lo", 1, 0, 0, &sa,
+                             &salen) == -1);
+    CHECK(iol_sock_addr_inet(AF_UNIX, "x", 1, 0, 0, &sa, &salen) == -1 &&
+          errno == EAFNOSUPPORT);
+    CHECK(iol_sock_addr_unix("/tmp/x", 6, &sa, &salen) == 0);
+    CHECK(iol_sock_addr_host((struct sockaddr *)&sa, salen, host,
+                             sizeof host) == -1 &&
+          errno == EAFNOSUPPORT);
+}
+
 int
 main(void)
 {
@@ -187,5 +362,8 @@ main(void)
     test_peer_closed();
     test_shutdown();
     test_bad_fds();
+    test_datagram_unix();
+    test_datagram_inet();
+    test_addr_conversions();
     return ctest_done("test_sock");
 }
