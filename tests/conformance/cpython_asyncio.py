@@ -461,6 +461,7 @@ def main() -> int:
         print(f"cut short on ioloop_c only: {note}")
     print(f"wall time: {time.monotonic() - t0:.0f} s")
     if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as f:
             json.dump({"python": sys.version.split()[0], "report": report,
                        "totals": totals, "differences": diffs, "incomplete": incomplete,
