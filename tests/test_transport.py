@@ -23,7 +23,7 @@ import pytest
 import ioloop_c
 from ioloop_c import _transport
 
-from conftest import asyncio_anchors, current_loop
+from conftest import asyncio_anchors, current_loop, stock_writelines_hangs_on_empty
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -218,6 +218,27 @@ def test_extra_info_after_close_is_what_it_was_while_open(loop):
         assert sp.transport.get_extra_info("sockname") == listening
 
     uvloop_differs(loop, "extra info is read from the socket, None once it is closed")
+    loop.run_until_complete(main())
+
+
+def test_writelines_of_empty_chunks_then_close(loop):
+    async def main():
+        sp, cp, server = await tcp_pair(loop)
+        tr = cp.transport
+        if stock_writelines_hangs_on_empty(tr):
+            tr.abort()
+            await asyncio.wait_for(cp.lost, 5)
+            server.close()
+            pytest.xfail("asyncio 3.12/3.13: close() after writelines([b'']) never ends")
+        tr.writelines([b"", b"x", b""])
+        tr.writelines([b""])
+        assert tr.get_write_buffer_size() == 0
+        tr.close()
+        await asyncio.wait_for(cp.lost, 5)
+        await sp.wait_for(1)
+        assert bytes(sp.data) == b"x"
+        await close_all(server, sp)
+
     loop.run_until_complete(main())
 
 

@@ -41,6 +41,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from conftest import stock_writelines_hangs_on_empty
 from test_transport import FACTORIES
 
 pytestmark = pytest.mark.timeout(120)
@@ -191,6 +192,8 @@ class TransportMachine(RuleBasedStateMachine):
         for kind, n in parts:
             chunks.append(make_data(kind, off, n))
             off += n
+        if stock_writelines_hangs_on_empty(self.tr):
+            chunks = [c for c in chunks if len(c)]
         self.tr.writelines(chunks)
         self.sent += pattern(len(self.sent), off - len(self.sent))
 
