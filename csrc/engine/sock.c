@@ -1,13 +1,19 @@
 /*
- * sock.c: recv, send, sendmsg and shutdown for the stream transports.
+ * sock.c: recv, send, sendmsg and shutdown for the stream transports,
+ * and batches of accept() for the servers.
  *
  * Portability: MSG_NOSIGNAL (Linux, the BSDs) keeps a write to a closed
  * peer from raising SIGPIPE; where it is missing (macOS) the interpreter
  * already ignores SIGPIPE, so EPIPE still comes back as an error.
+ * accept4() (Linux, the BSDs) makes the new fd non-blocking and
+ * close-on-exec in the same call; elsewhere fcntl() does it right after,
+ * before anyone else can see the fd.
  */
 #include "sock.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -69,4 +75,53 @@ int
 iol_sock_shutdown(int fd, int how)
 {
     return shutdown(fd, how);
+}
+
+static int
+accept_one(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    int c;
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+    do {
+        c = accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } while (c < 0 && errno == EINTR);
+#else
+    do {
+        c = accept(fd, addr, len);
+    } while (c < 0 && errno == EINTR);
+    if (c >= 0) {
+        int fl = fcntl(c, F_GETFL);
+        if (fl == -1 || fcntl(c, F_SETFL, fl | O_NONBLOCK) == -1 ||
+            fcntl(c, F_SETFD, FD_CLOEXEC) == -1) {
+            int e = errno;
+            close(c);
+            errno = e;
+            return -1;
+        }
+    }
+#endif
+    return c;
+}
+
+int
+iol_sock_accept_batch(int fd, iol_accepted *out, int max, int *err)
+{
+    int n = 0;
+    *err = 0;
+    for (int tries = 0; tries < max; tries++) {
+        iol_accepted *a = &out[n];
+        memset(a, 0, sizeof(*a));
+        a->addrlen = (socklen_t)sizeof(a->addr);
+        a->fd = accept_one(fd, (struct sockaddr *)&a->addr, &a->addrlen);
+        if (a->fd >= 0) {
+            n++;
+            continue;
+        }
+        if (errno == ECONNABORTED) {
+            continue;
+        }
+        *err = errno;
+        break;
+    }
+    return n;
 }

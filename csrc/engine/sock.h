@@ -10,6 +10,7 @@
 #define IOL_SOCK_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -28,6 +29,22 @@ ssize_t iol_sock_writev(int fd, const struct iovec *iov, int iovcnt);
 
 /* shutdown(); how is SHUT_RD, SHUT_WR or SHUT_RDWR. */
 int iol_sock_shutdown(int fd, int how);
+
+/* One accepted connection: its fd (non-blocking, close-on-exec) and the
+ * peer's address as the kernel gave it. */
+typedef struct {
+    int fd;
+    socklen_t addrlen;
+    struct sockaddr_storage addr;
+} iol_accepted;
+
+/* Accept up to max connections from the listening socket fd into out.
+ * Returns how many were accepted (0 to max).  A connection the peer
+ * aborted before accept() is skipped (it uses up one of max); EINTR is
+ * retried.  The first other failure stops the batch and its errno goes
+ * to *err (EAGAIN / EWOULDBLOCK: none left); *err is 0 when the batch
+ * ran to max.  The fds in out are the caller's to close. */
+int iol_sock_accept_batch(int fd, iol_accepted *out, int max, int *err);
 
 /* Nonzero if errno says "try again when the fd is ready". */
 int iol_sock_would_block(int err);
