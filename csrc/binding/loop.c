@@ -485,7 +485,10 @@ loop_tick(LoopObject *self)
         int ran = 1;
         if (it.mask & IOL_ITEM_STREAM) {
             self->stats.callbacks++;
-            rc = iol_transport_event(it.obj, it.mask & ~IOL_ITEM_STREAM);
+            int m = it.mask & ~IOL_ITEM_STREAM;
+            rc = Py_IS_TYPE(it.obj, self->st->ListenerType)
+                     ? iol_listener_event(it.obj, m)
+                     : iol_transport_event(it.obj, m);
         }
         else {
             /* Read before running: the callback may cancel its own

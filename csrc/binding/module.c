@@ -93,7 +93,8 @@ module_exec(PyObject *mod)
     INTERN(str_set_result, "set_result");
     INTERN(str_set_exception, "set_exception");
 #undef INTERN
-    if (iol_transport_type_init(mod, st) < 0) {
+    if (iol_transport_type_init(mod, st) < 0 ||
+        iol_listener_type_init(mod, st) < 0) {
         return -1;
     }
     if (PyModule_AddIntConstant(mod, "READ", IOL_READ) < 0 ||
@@ -113,6 +114,8 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->TimerHandleType);
     Py_VISIT(st->TransportType);
     Py_VISIT(st->BufferedProtocol);
+    Py_VISIT(st->ListenerType);
+    Py_VISIT(st->socket_class);
     return 0;
 }
 
@@ -140,6 +143,9 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->str_call_soon);
     Py_CLEAR(st->str_set_result);
     Py_CLEAR(st->str_set_exception);
+    Py_CLEAR(st->ListenerType);
+    Py_CLEAR(st->socket_class);
+    Py_CLEAR(st->kw_fileno);
     iol_handle_freelists_clear(st);
     return 0;
 }
