@@ -196,8 +196,17 @@ connect_fast(ListenerObject *ls, PyObject *conn, PyObject *addr)
         return report(ls, "accept_failed", NULL);
     }
     PyObject *protocol = PyObject_CallNoArgs(ls->factory);
-    PyObject *extra = protocol ? PyDict_New() : NULL;
-    PyObject *tr = NULL;
+    PyObject *extra = NULL, *tr = NULL;
+    int rc = 0;
+    if (protocol != NULL && ls->closed) {
+        /* The factory closed the server: this connection is not served,
+         * as none after it in the batch are. */
+        PyObject *res = PyObject_CallMethodNoArgs(conn, ls->st->str_close);
+        Py_XDECREF(res);
+        rc = report(ls, "accept_failed", NULL);
+        goto done;
+    }
+    extra = protocol ? PyDict_New() : NULL;
     if (extra != NULL &&
         (addr == NULL ||
          PyDict_SetItemString(extra, "peername", addr) == 0)) {
@@ -207,7 +216,6 @@ connect_fast(ListenerObject *ls, PyObject *conn, PyObject *addr)
                              extra,    ls->server, ctx,      Py_False};
         tr = PyObject_Vectorcall(ls->transport, args, 8, NULL);
     }
-    int rc = 0;
     if (tr == NULL) {
         PyObject *exc = iol_err_fetch();
         PyObject *res = PyObject_CallMethodNoArgs(conn, ls->st->str_close);
@@ -216,6 +224,7 @@ connect_fast(ListenerObject *ls, PyObject *conn, PyObject *addr)
         iol_err_restore(exc);
         rc = report(ls, "factory_failed", protocol);
     }
+done:;
     PyObject *exc = iol_err_fetch();
     if (PyContext_Exit(ctx) < 0) {
         PyErr_WriteUnraisable(ctx);
