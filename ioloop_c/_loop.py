@@ -126,8 +126,10 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
         )
 
     def _stop_serving(self, sock: Any) -> None:
-        if not _server.stop(self, sock):
-            super()._stop_serving(sock)
+        # The native accept loop lets go of the socket; asyncio's own
+        # method then closes it (and, 3.13+, unlinks a Unix socket's path).
+        _server.stop(self, sock)
+        super()._stop_serving(sock)
 
     def _make_ssl_transport(  # type: ignore[override]
         self,

@@ -199,11 +199,11 @@ def _close(entry: tuple[Any, Hooks]) -> None:
 
 
 def stop(loop: Any, sock: Any) -> bool:
-    """Stop serving ``sock`` and close it (the loop's ``_stop_serving``);
-    False if the native accept loop was not serving it."""
+    """Stop serving ``sock`` natively (the socket stays open: the loop's
+    ``_stop_serving`` closes it); False if the native accept loop was not
+    serving it."""
     entry = loop._listeners.pop(sock, None)
     if entry is None:
         return False
     _close(entry)
-    sock.close()
     return True

@@ -801,3 +801,20 @@ def test_loop_closed_while_serving():
     server.close()
     assert listener.closed
     assert not server.sockets
+
+
+def test_unix_server_path_cleanup(loop):
+    # 3.13+ asyncio unlinks a Unix server's path on close; the native
+    # accept loop keeps that.
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "s")
+
+        async def main():
+            server = await asyncio.start_unix_server(lambda r, w: None, path)
+            assert os.path.exists(path)
+            server.close()
+            await server.wait_closed()
+
+        loop.run_until_complete(main())
+        cleans_up = sys.version_info >= (3, 13)  # uvloop follows suit
+        assert os.path.exists(path) != cleans_up
