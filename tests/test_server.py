@@ -818,3 +818,41 @@ def test_unix_server_path_cleanup(loop):
         loop.run_until_complete(main())
         cleans_up = sys.version_info >= (3, 13)  # uvloop follows suit
         assert os.path.exists(path) != cleans_up
+
+
+def test_listener_bad_input():
+    # The native type refuses what it cannot serve, with clear errors.
+    from ioloop_c import _core, _server
+
+    loop = ioloop_c.Loop()
+    sock = socket.socket()
+    try:
+        args = dict(
+            loop=loop, sock=sock, protocol_factory=asyncio.Protocol, server=None,
+            backlog=10, context=contextvars.copy_context(), hooks=None,
+            transport_class=_transport.SocketTransport, slow=False,
+        )
+        with pytest.raises(TypeError):
+            _core.Listener(**dict(args, loop=object()))
+        with pytest.raises(TypeError):
+            _core.Listener(**dict(args, context={}))
+        with pytest.raises(TypeError):
+            _core.Listener(**dict(args, protocol_factory=42))
+        with pytest.raises(TypeError):
+            _core.Listener(**dict(args, sock="not a socket"))
+        closed = socket.socket()
+        closed.close()
+        with pytest.raises(ValueError):
+            _core.Listener(**dict(args, sock=closed))
+        # A closed loop cannot be watched.
+        ls = _core.Listener(**args)
+        loop.close()
+        with pytest.raises(RuntimeError):
+            ls.start()
+        ls.close()
+        assert ls.closed and not ls.watching
+        assert _server.Listener is _core.Listener
+    finally:
+        sock.close()
+        if not loop.is_closed():
+            loop.close()
