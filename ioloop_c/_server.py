@@ -32,8 +32,9 @@ __all__ = ["Hooks", "start", "stop"]
 Listener: Any = getattr(_core, "Listener", None)
 
 # 3.15 runs each accepted connection in a copy of the server's context and
-# passes it on; earlier versions run it in the context current at
-# _start_serving() time.
+# passes it on to the transport, whose callbacks all run in it; earlier
+# versions make the connection in a copy of the context current at
+# _start_serving() time, and each of its callbacks runs in a copy of that.
 _PASS_CONTEXT = _compat.PY >= (3, 15)
 
 
@@ -187,6 +188,7 @@ def start(
         hooks,
         _transport.SocketTransport,
         bool(sslcontext),
+        _PASS_CONTEXT,
     )
     listener.start()
     listeners[sock] = (listener, hooks)

@@ -47,6 +47,7 @@ typedef struct {
     int backlog;
     int nodelay;  /* TCP over IP: TCP_NODELAY on each connection */
     int slow;     /* TLS: every connection goes to hooks.accept_slow */
+    int pass_context; /* 3.15+: the transport runs in the copy itself */
     int watching; /* READ interest held in the loop's fd table */
     int closed;
 } ListenerObject;
@@ -186,7 +187,10 @@ make_conn(ListenerObject *ls, int fd)
 }
 
 /* protocol_factory() and the transport, in a copy of the listener's
- * context that the transport then runs every callback in. */
+ * context.  From 3.15 on the transport runs every callback in that copy,
+ * as asyncio's does; before, it is only current while the transport is
+ * made, and each callback gets its own copy of it (asyncio's call_soon
+ * without a context). */
 static int
 connect_fast(ListenerObject *ls, PyObject *conn, PyObject *addr)
 {
@@ -212,8 +216,9 @@ connect_fast(ListenerObject *ls, PyObject *conn, PyObject *addr)
          PyDict_SetItemString(extra, "peername", addr) == 0)) {
         /* (loop, sock, protocol, waiter, extra, server, context,
          *  nodelay): TCP_NODELAY is set already. */
+        PyObject *pass = ls->pass_context ? ctx : Py_None;
         PyObject *args[8] = {ls->loop, conn,       protocol, Py_None,
-                             extra,    ls->server, ctx,      Py_False};
+                             extra,    ls->server, pass,     Py_False};
         tr = PyObject_Vectorcall(ls->transport, args, 8, NULL);
     }
     if (tr == NULL) {
@@ -367,7 +372,7 @@ int_attr(PyObject *obj, const char *name, int *out)
 
 static const char listener_doc[] =
     "Listener(loop, sock, protocol_factory, server, backlog, context, "
-    "hooks, transport_class, slow)\n\n"
+    "hooks, transport_class, slow, pass_context=False)\n\n"
     "The native accept loop of one listening socket (see "
     "ioloop_c/_server.py).";
 
@@ -375,14 +380,15 @@ static PyObject *
 Listener_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     PyObject *loop, *sock, *factory, *server, *context, *hooks, *trcls;
-    int backlog, slow;
+    int backlog, slow, pass_context = 0;
     static char *kwlist[] = {"loop", "sock", "protocol_factory", "server",
                              "backlog", "context", "hooks",
-                             "transport_class", "slow", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOiOOOp:Listener",
+                             "transport_class", "slow", "pass_context",
+                             NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOiOOOp|p:Listener",
                                      kwlist, &loop, &sock, &factory,
                                      &server, &backlog, &context, &hooks,
-                                     &trcls, &slow)) {
+                                     &trcls, &slow, &pass_context)) {
         return NULL;
     }
     iol_modstate *st = iol_state_of_type(type);
@@ -429,6 +435,7 @@ Listener_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     ls->proto = proto;
     ls->backlog = backlog;
     ls->slow = slow;
+    ls->pass_context = pass_context;
     ls->nodelay = (family == AF_INET || family == AF_INET6) &&
                   stype == SOCK_STREAM && proto == IPPROTO_TCP;
     return (PyObject *)ls;
