@@ -83,6 +83,27 @@ SIGNATURES: dict[str, dict[tuple[int, int], str]] = {
                  "server=None, ssl_handshake_timeout=60.0, "
                  "ssl_shutdown_timeout=30.0, context=None)",
     },
+    # Overridden in ioloop_c/_loop.py: asyncio's Server reaches the
+    # native accept loop (ioloop_c/_server.py) through these.
+    "_start_serving": {
+        (3, 11): "(self, protocol_factory, sock, sslcontext=None, "
+                 "server=None, backlog=100, ssl_handshake_timeout=60.0, "
+                 "ssl_shutdown_timeout=30.0)",
+        (3, 15): "(self, protocol_factory, sock, sslcontext=None, "
+                 "server=None, backlog=100, ssl_handshake_timeout=60.0, "
+                 "ssl_shutdown_timeout=30.0, context=None)",
+    },
+    "_stop_serving": {(3, 11): "(self, sock)"},
+    # Called by the native accept loop for TLS connections, as asyncio's
+    # own accept loop calls it for every one.
+    "_accept_connection2": {
+        (3, 11): "(self, protocol_factory, conn, extra, sslcontext=None, "
+                 "server=None, ssl_handshake_timeout=60.0, "
+                 "ssl_shutdown_timeout=30.0)",
+        (3, 15): "(self, protocol_factory, conn, extra, sslcontext=None, "
+                 "server=None, ssl_handshake_timeout=60.0, "
+                 "ssl_shutdown_timeout=30.0, context=None)",
+    },
     "_make_read_pipe_transport": {
         (3, 11): "(self, pipe, protocol, waiter=None, extra=None)",
     },
@@ -141,6 +162,8 @@ REPLACED = (
     "_make_datagram_transport",
     "_make_socket_transport",
     "_make_ssl_transport",
+    "_start_serving",
+    "_stop_serving",
 ) + (("_run_forever_setup", "_run_forever_cleanup") if PY >= (3, 13) else ())
 
 #: Private asyncio names the inherited code uses and we rely on existing
@@ -155,6 +178,7 @@ RELIED_ON = (
     "_asyncgen_finalizer_hook",
     "_ensure_fd_no_transport",
     "_check_thread",
+    "_accept_connection2",
 )
 
 #: asyncio's transports: a callback bound to one that raises during the

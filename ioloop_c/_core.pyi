@@ -104,3 +104,28 @@ class DatagramTransport:
     def is_reading(self) -> bool: ...
     def set_protocol(self, protocol: Any) -> None: ...
     def get_protocol(self) -> Any: ...
+class Listener:
+    """The native accept loop of one listening socket; see ioloop_c._server."""
+
+    sock: Any
+    fd: int
+    backlog: int
+    watching: bool
+    closed: bool
+    nodelay: bool
+    def __init__(
+        self,
+        loop: Any,
+        sock: Any,
+        protocol_factory: Any,
+        server: Any,
+        backlog: int,
+        context: Any,
+        hooks: Any,
+        transport_class: Any,
+        slow: bool,
+        pass_context: bool = ...,
+    ) -> None: ...
+    def start(self) -> None: ...
+    def pause(self) -> None: ...
+    def close(self) -> None: ...

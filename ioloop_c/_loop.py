@@ -22,7 +22,7 @@ from asyncio import base_events, constants, events, format_helpers, sslproto
 from collections.abc import Callable
 from typing import Any
 
-from . import _compat, _core, _datagram, _tornado_hook, _transport
+from . import _compat, _core, _datagram, _server, _tornado_hook, _transport
 from ._compat import SelectorLoopBase, SelectorView
 
 __all__ = ["Loop"]
@@ -62,6 +62,8 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
             _core.Loop._close(self)
             raise
         self.native_transport = _transport.native_by_default()
+        # Listening sockets served by the native accept loop (_server.py).
+        self._listeners: dict[Any, Any] = {}
 
     def _make_socket_transport(  # type: ignore[override]
         self,
@@ -97,6 +99,38 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
             and "_add_reader" not in self.__dict__
             and "_add_writer" not in self.__dict__
         )
+
+    def _start_serving(  # type: ignore[override]
+        self,
+        protocol_factory: Any,
+        sock: Any,
+        sslcontext: Any = None,
+        server: Any = None,
+        backlog: int = 100,
+        ssl_handshake_timeout: Any = constants.SSL_HANDSHAKE_TIMEOUT,
+        ssl_shutdown_timeout: Any = constants.SSL_SHUTDOWN_TIMEOUT,
+        context: Any = None,
+    ) -> None:
+        # asyncio's Server calls this for each of its sockets (3.15 with
+        # the server's context).  The native accept loop serves real
+        # sockets; anything else gets asyncio's Python accept loop.
+        if _server.usable(self, sock):
+            _server.start(
+                self, protocol_factory, sock, sslcontext, server, backlog,
+                ssl_handshake_timeout, ssl_shutdown_timeout, context,
+            )
+            return
+        kw = {} if context is None else {"context": context}
+        super()._start_serving(
+            protocol_factory, sock, sslcontext, server, backlog,
+            ssl_handshake_timeout, ssl_shutdown_timeout, **kw,
+        )
+
+    def _stop_serving(self, sock: Any) -> None:
+        # The native accept loop lets go of the socket; asyncio's own
+        # method then closes it (and, 3.13+, unlinks a Unix socket's path).
+        _server.stop(self, sock)
+        super()._stop_serving(sock)
 
     def _make_ssl_transport(  # type: ignore[override]
         self,

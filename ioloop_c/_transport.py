@@ -78,6 +78,7 @@ if _core_type is not None:
             extra: dict[str, Any] | None = None,
             server: Any = None,
             context: Any = None,
+            nodelay: bool = True,
         ) -> None:
             transports.BaseTransport.__init__(self, extra)
             # "socket" and "sockname" are made on first ask (or at the
@@ -94,8 +95,10 @@ if _core_type is not None:
                 self._server = server
                 _server_attach(server, self)
             loop._transports[self._sock_fd] = self
-            # Small writes go out without waiting for the peer's ACK.
-            base_events._set_nodelay(sock)
+            # Small writes go out without waiting for the peer's ACK.  (The
+            # native accept loop has set it already: nodelay=False.)
+            if nodelay:
+                base_events._set_nodelay(sock)
             kw = {} if context is None else {"context": context}
             loop.call_soon(protocol.connection_made, self, **kw)
             # Reading starts only once connection_made() has run.

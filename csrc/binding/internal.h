@@ -54,6 +54,12 @@ struct iol_modstate {
     PyTypeObject *DatagramType;
     PyObject *str_datagram_received;
     PyObject *str_error_received;
+    /* server.c: the accept loop's type, socket.socket, ("fileno",) and
+     * SOCK_NONBLOCK (0 where the platform has none). */
+    PyTypeObject *ListenerType;
+    PyObject *socket_class;
+    PyObject *kw_fileno;
+    int sock_nonblock;
     /* Freed handles (exact HandleType and TimerHandleType), kept for
      * reuse as uvloop and CPython's own freelists do: a reused handle
      * costs no allocation and does not count towards the next garbage

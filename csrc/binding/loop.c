@@ -496,9 +496,15 @@ loop_tick(LoopObject *self)
             self->stats.callbacks++;
             int m = it.mask & ~IOL_ITEM_STREAM;
             PyTypeObject *dt = self->st->DatagramType;
-            rc = dt != NULL && PyObject_TypeCheck(it.obj, dt)
-                     ? iol_datagram_event(it.obj, m)
-                     : iol_transport_event(it.obj, m);
+            if (Py_IS_TYPE(it.obj, self->st->ListenerType)) {
+                rc = iol_listener_event(it.obj, m);
+            }
+            else if (dt != NULL && PyObject_TypeCheck(it.obj, dt)) {
+                rc = iol_datagram_event(it.obj, m);
+            }
+            else {
+                rc = iol_transport_event(it.obj, m);
+            }
         }
         else {
             /* Read before running: the callback may cancel its own

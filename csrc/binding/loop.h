@@ -6,8 +6,8 @@
 #define IOL_LOOP_H
 
 /* One queued unit of work: a handle and, for fd handlers, the events;
- * or, with IOL_ITEM_STREAM in the mask, a transport and its fd's events
- * (no handle is made for those). */
+ * or, with IOL_ITEM_STREAM in the mask, a transport or a listener
+ * (server.c) and its fd's events (no handle is made for those). */
 #define IOL_ITEM_STREAM 0x10000
 typedef struct {
     PyObject *obj;
@@ -28,7 +28,7 @@ typedef struct {
     HandleObject *handler; /* Tornado add_handler, or NULL */
     HandleObject *reader;  /* asyncio add_reader, or NULL */
     HandleObject *writer;  /* asyncio add_writer, or NULL */
-    PyObject *stream;      /* a transport (transport.c), or NULL */
+    PyObject *stream;      /* a transport or listener, or NULL */
     int tmask;             /* Tornado interest, READ | WRITE | ERROR */
     int smask;             /* the transport's interest, READ | WRITE */
     int kmask;             /* what the backend watches: READ | WRITE */

@@ -527,7 +527,8 @@ Loop_watched_fds(LoopObject *self, PyObject *Py_UNUSED(ignored))
 }
 
 /*
- * A native transport's interest in its fd: `want` is READ | WRITE or 0.
+ * A native transport's (or listener's) interest in its fd: `want` is
+ * READ | WRITE or 0.
  * The slot holds a reference to the transport while it wants anything,
  * as a registered handle holds its callback, and none once it wants
  * nothing (a paused, idle transport is not kept alive by the loop).  An

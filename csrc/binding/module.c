@@ -96,7 +96,8 @@ module_exec(PyObject *mod)
     INTERN(str_error_received, "error_received");
 #undef INTERN
     if (iol_transport_type_init(mod, st) < 0 ||
-        iol_datagram_type_init(mod, st) < 0) {
+        iol_datagram_type_init(mod, st) < 0 ||
+        iol_listener_type_init(mod, st) < 0) {
         return -1;
     }
     if (PyModule_AddIntConstant(mod, "READ", IOL_READ) < 0 ||
@@ -117,6 +118,8 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->TransportType);
     Py_VISIT(st->DatagramType);
     Py_VISIT(st->BufferedProtocol);
+    Py_VISIT(st->ListenerType);
+    Py_VISIT(st->socket_class);
     return 0;
 }
 
@@ -147,6 +150,9 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->DatagramType);
     Py_CLEAR(st->str_datagram_received);
     Py_CLEAR(st->str_error_received);
+    Py_CLEAR(st->ListenerType);
+    Py_CLEAR(st->socket_class);
+    Py_CLEAR(st->kw_fileno);
     iol_handle_freelists_clear(st);
     return 0;
 }

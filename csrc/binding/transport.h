@@ -71,4 +71,12 @@ void iol_tr_queue_clear(TransportObject *tr);
 int iol_tr_fatal(TransportObject *tr, const char *message);
 int iol_tr_call_soon_lost(TransportObject *tr, PyObject *exc);
 
+/* server.c: the native accept loop.  Make the Listener type (and what
+ * it needs from the socket module) into the module state. */
+int iol_listener_type_init(PyObject *mod, iol_modstate *st);
+
+/* Accept from a listener's socket in the tick (see iol_transport_event
+ * for the return value). */
+int iol_listener_event(PyObject *ls, int mask);
+
 #endif /* IOL_TRANSPORT_H */

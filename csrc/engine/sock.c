@@ -1,10 +1,14 @@
 /*
  * sock.c: recv, send, sendmsg and shutdown for the stream transports;
- * recvfrom, sendto and the address conversions for the datagram one.
+ * recvfrom, sendto and the address conversions for the datagram one;
+ * batches of accept() for the servers.
  *
  * Portability: MSG_NOSIGNAL (Linux, the BSDs) keeps a write to a closed
  * peer from raising SIGPIPE; where it is missing (macOS) the interpreter
  * already ignores SIGPIPE, so EPIPE still comes back as an error.
+ * accept4() (Linux, the BSDs) makes the new fd non-blocking and
+ * close-on-exec in the same call; elsewhere fcntl() does it right after,
+ * before anyone else can see the fd.
  */
 #include "sock.h"
 
@@ -12,6 +16,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -174,4 +179,52 @@ iol_sock_addr_unix(const char *path, size_t len,
     memcpy(un->sun_path, path, len);
     *salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
     return 0;
+}
+static int
+accept_one(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    int c;
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+    do {
+        c = accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } while (c < 0 && errno == EINTR);
+#else
+    do {
+        c = accept(fd, addr, len);
+    } while (c < 0 && errno == EINTR);
+    if (c >= 0) {
+        int fl = fcntl(c, F_GETFL);
+        if (fl == -1 || fcntl(c, F_SETFL, fl | O_NONBLOCK) == -1 ||
+            fcntl(c, F_SETFD, FD_CLOEXEC) == -1) {
+            int e = errno;
+            close(c);
+            errno = e;
+            return -1;
+        }
+    }
+#endif
+    return c;
+}
+
+int
+iol_sock_accept_batch(int fd, iol_accepted *out, int max, int *err)
+{
+    int n = 0;
+    *err = 0;
+    for (int tries = 0; tries < max; tries++) {
+        iol_accepted *a = &out[n];
+        memset(a, 0, sizeof(*a));
+        a->addrlen = (socklen_t)sizeof(a->addr);
+        a->fd = accept_one(fd, (struct sockaddr *)&a->addr, &a->addrlen);
+        if (a->fd >= 0) {
+            n++;
+            continue;
+        }
+        if (errno == ECONNABORTED) {
+            continue;
+        }
+        *err = errno;
+        break;
+    }
+    return n;
 }

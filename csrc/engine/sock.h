@@ -62,6 +62,21 @@ int iol_sock_addr_inet(int family, const char *host, unsigned port,
  * in sun_path. */
 int iol_sock_addr_unix(const char *path, size_t len,
                        struct sockaddr_storage *sa, socklen_t *salen);
+/* One accepted connection: its fd (non-blocking, close-on-exec) and the
+ * peer's address as the kernel gave it. */
+typedef struct {
+    int fd;
+    socklen_t addrlen;
+    struct sockaddr_storage addr;
+} iol_accepted;
+
+/* Accept up to max connections from the listening socket fd into out.
+ * Returns how many were accepted (0 to max).  A connection the peer
+ * aborted before accept() is skipped (it uses up one of max); EINTR is
+ * retried.  The first other failure stops the batch and its errno goes
+ * to *err (EAGAIN / EWOULDBLOCK: none left); *err is 0 when the batch
+ * ran to max.  The fds in out are the caller's to close. */
+int iol_sock_accept_batch(int fd, iol_accepted *out, int max, int *err);
 
 /* Nonzero if errno says "try again when the fd is ready". */
 int iol_sock_would_block(int err);
