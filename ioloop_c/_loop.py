@@ -22,7 +22,7 @@ from asyncio import base_events, constants, events, format_helpers, sslproto
 from collections.abc import Callable
 from typing import Any
 
-from . import _compat, _core, _tornado_hook, _transport
+from . import _compat, _core, _tls, _tornado_hook, _transport
 from ._compat import SelectorLoopBase, SelectorView
 
 __all__ = ["Loop"]
@@ -52,6 +52,11 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
     #: the native ones; False uses asyncio's Python transport.  Defaults
     #: to True unless IOLOOP_C_TRANSPORT=python is in the environment.
     native_transport: bool
+    #: Whether TLS over the native transport runs its established phase
+    #: in C (ioloop_c._tls.NativeSSLProtocol); False keeps asyncio's
+    #: SSLProtocol as it is.  Defaults to True unless IOLOOP_C_TLS=python
+    #: is in the environment.
+    native_tls: bool
 
     def __init__(self, backend: str | None = None) -> None:
         _core.Loop.__init__(self, backend, wall_clock=self._wall_clock)
@@ -61,6 +66,7 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
             _core.Loop._close(self)
             raise
         self.native_transport = _transport.native_by_default()
+        self.native_tls = _tls.native_by_default()
 
     def _make_socket_transport(  # type: ignore[override]
         self,
@@ -125,7 +131,8 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
                 ssl_shutdown_timeout=ssl_shutdown_timeout, **kw,
             )
         self._ensure_fd_no_transport(rawsock)
-        ssl_protocol = sslproto.SSLProtocol(
+        factory = _tls.NativeSSLProtocol if self.native_tls and _tls.available else sslproto.SSLProtocol
+        ssl_protocol = factory(
             self, protocol, sslcontext, waiter, server_side, server_hostname,
             ssl_handshake_timeout=ssl_handshake_timeout,
             ssl_shutdown_timeout=ssl_shutdown_timeout,

@@ -93,7 +93,7 @@ module_exec(PyObject *mod)
     INTERN(str_set_result, "set_result");
     INTERN(str_set_exception, "set_exception");
 #undef INTERN
-    if (iol_transport_type_init(mod, st) < 0) {
+    if (iol_transport_type_init(mod, st) < 0 || iol_tls_init(mod, st) < 0) {
         return -1;
     }
     if (PyModule_AddIntConstant(mod, "READ", IOL_READ) < 0 ||
@@ -113,7 +113,7 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->TimerHandleType);
     Py_VISIT(st->TransportType);
     Py_VISIT(st->BufferedProtocol);
-    return 0;
+    return iol_tls_traverse(st, visit, arg);
 }
 
 static int
@@ -140,6 +140,7 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->str_call_soon);
     Py_CLEAR(st->str_set_result);
     Py_CLEAR(st->str_set_exception);
+    iol_tls_clear(st);
     iol_handle_freelists_clear(st);
     return 0;
 }

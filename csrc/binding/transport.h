@@ -50,6 +50,7 @@ typedef struct {
     int smask;          /* interest held in the loop's fd table */
     int explicit_context; /* context given by asyncio: pass to call_soon */
     int buffered;       /* the protocol is a BufferedProtocol */
+    int tls;            /* the protocol is ioloop_c's SSLProtocol (tls.c) */
     int protocol_connected;
     int protocol_paused; /* pause_writing() called, resume not yet */
     int closing, paused, eof, conn_lost;
@@ -62,5 +63,10 @@ int iol_tr_flush(TransportObject *tr);
 void iol_tr_queue_clear(TransportObject *tr);
 int iol_tr_fatal(TransportObject *tr, const char *message);
 int iol_tr_call_soon_lost(TransportObject *tr, PyObject *exc);
+
+/* transport.c's read steps, for tls.c */
+int iol_tr_read_buffered(TransportObject *tr);
+int iol_tr_read_error(TransportObject *tr);
+int iol_tr_on_eof(TransportObject *tr);
 
 #endif /* IOL_TRANSPORT_H */
