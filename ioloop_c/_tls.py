@@ -5,7 +5,7 @@ machine (handshake and its timeout, shutdown and its timeout, flow
 control, errors, the extra info ``ssl_object`` / ``peercert`` /
 ``cipher`` / ``compression`` / ``sslcontext``).  :class:`NativeSSLProtocol`
 is that class with one change: its app transport is
-:class:`AppTransport`, whose ``write()`` is native.  Over ioloop_c's native
+:class:`SSLAppTransport`, whose ``write()`` is native.  Over ioloop_c's native
 socket transport, the transport's read step recognises the protocol and,
 while the session is established (``WRAPPED``), reads, decrypts and calls
 ``data_received()`` in C (csrc/binding/tls.c); ``write()`` encrypts and
@@ -25,7 +25,7 @@ from typing import Any
 
 from . import _core
 
-__all__ = ["AppTransport", "NativeSSLProtocol", "available", "native_by_default"]
+__all__ = ["SSLAppTransport", "NativeSSLProtocol", "available", "native_by_default"]
 
 try:
     import _ssl
@@ -69,7 +69,7 @@ def native_by_default() -> bool:
 
 if available:
 
-    class AppTransport(_core.TLSWrite, sslproto._SSLProtocolTransport):  # type: ignore[misc]
+    class SSLAppTransport(_core.TLSWrite, sslproto._SSLProtocolTransport):  # type: ignore[misc]
         """asyncio's TLS app transport with a native ``write()``."""
 
     class NativeSSLProtocol(sslproto.SSLProtocol):
@@ -80,7 +80,7 @@ if available:
             if self._app_transport is None:
                 if self._app_transport_created:
                     raise RuntimeError("Creating _SSLProtocolTransport twice")
-                self._app_transport = AppTransport(self._loop, self)
+                self._app_transport = SSLAppTransport(self._loop, self)
                 self._app_transport_created = True
             return self._app_transport
 
@@ -106,5 +106,5 @@ if available:
             _ssl._SSLSocket,
         )
 else:  # pragma: no cover
-    AppTransport = None
+    SSLAppTransport = None
     NativeSSLProtocol = None
