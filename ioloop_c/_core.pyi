@@ -90,3 +90,19 @@ class StreamTransport:
     def is_reading(self) -> bool: ...
     def set_protocol(self, protocol: Any) -> None: ...
     def get_protocol(self) -> Any: ...
+
+class TLSWrite:
+    """Mixin: the native write() of ioloop_c's TLS app transport; see
+    ioloop_c._tls."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None: ...
+    @classmethod
+    def _setup(
+        cls,
+        protocol_type: type,
+        wrapped: Any,
+        sslobject_type: type,
+        again_errors: tuple[type[BaseException], ...],
+        memorybio_type: type,
+        sslsocket_type: type,
+    ) -> None: ...

@@ -46,9 +46,10 @@ decrypt(iol_tls_ctx *c, PyObject *inner, PyObject *incoming,
     iol_modstate *st = c->st;
     int rc = -1;
     PyObject *first = NULL, *list = NULL;
-    Py_ssize_t max = iol_tls_size(c, IOL_TN_MAX_SIZE);
-    PyObject *maxobj = max < 0 ? NULL : PyLong_FromSsize_t(max);
-    if (maxobj == NULL) {
+    /* A class attribute (256 KiB): passed on as it is, no int made. */
+    PyObject *maxobj = PyObject_GetAttr(c->sp,
+                                        st->tls_names[IOL_TN_MAX_SIZE]);
+    if (maxobj == NULL || iol_tls_as_size(maxobj) < 0) {
         goto done;
     }
     for (;;) {
