@@ -217,6 +217,41 @@ def test_echo_sizes(loop, size):
     loop.run_until_complete(main())
 
 
+def test_small_read_size_and_buffer(loop):
+    # SSLProtocol's read size (max_size) and buffer set small on the
+    # server's protocol: records larger than the buffer arrive in pieces
+    # and are joined, as SSLProtocol joins them.
+    if is_uvloop(loop):
+        pytest.skip("uvloop's SSLProtocol is its own (Cython), without these attributes")
+
+    async def main():
+        server, sp, tr, cp = await tls_pair(loop)
+        proto = sp.transport._ssl_protocol
+        proto.max_size = 1000
+        proto._ssl_buffer = bytearray(1000)
+        proto._ssl_buffer_view = memoryview(proto._ssl_buffer)
+        chunks = []
+        orig = sp.data_received
+
+        def record(data):
+            chunks.append(len(data))
+            orig(data)
+
+        sp.data_received = record
+        payload = os.urandom(300000)
+        tr.write(payload)
+        await cp.wait_for(len(payload))
+        assert bytes(cp.data) == payload
+        assert bytes(sp.data) == payload
+        # Some deliveries were more than one read's worth (joined).
+        assert max(chunks) > 1000
+        tr.close()
+        await cp.lost
+        await close_server(server)
+
+    loop.run_until_complete(main())
+
+
 def test_many_connections_interleaved(loop):
     async def main():
         server = await loop.create_server(
@@ -247,9 +282,12 @@ def test_write_refuses_non_bytes(loop):
         for bad in ("text", 1, None, [b"x"]):
             with pytest.raises(TypeError):
                 tr.write(bad)
+        with pytest.raises(TypeError):
+            tr.write(b"a", b"b")
         tr.write(b"still fine")
-        await cp.wait_for(10)
-        assert bytes(cp.data) == b"still fine"
+        tr.write(data=b"!")  # a keyword, as the Python method takes it
+        await cp.wait_for(11)
+        assert bytes(cp.data) == b"still fine!"
         assert not tr.can_write_eof()
         with pytest.raises(NotImplementedError):
             tr.write_eof()

@@ -127,7 +127,11 @@ static PyObject *
 TLSWrite_write(PyObject *self, PyTypeObject *cls, PyObject *const *args,
                Py_ssize_t nargs, PyObject *kwnames)
 {
-    if (nargs != 1 || (kwnames && PyTuple_GET_SIZE(kwnames))) {
+    /* write(data) or write(data=...), as the Python method takes it. */
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs + nkw != 1 ||
+        (nkw && PyUnicode_CompareWithASCIIString(
+                    PyTuple_GET_ITEM(kwnames, 0), "data") != 0)) {
         PyErr_SetString(PyExc_TypeError, "write() takes exactly one "
                         "argument (data)");
         return NULL;
