@@ -50,7 +50,7 @@ _PROTOCOL_METHODS = (
 
 
 def _supported() -> bool:
-    if ssl is None or not hasattr(_core, "TLSWrite"):
+    if ssl is None or not hasattr(_core, "TLSWrite") or not hasattr(_core, "TLSState"):
         return False
     if not all(callable(getattr(sslproto.SSLProtocol, m, None)) for m in _PROTOCOL_METHODS):
         return False
@@ -72,9 +72,14 @@ if available:
     class SSLAppTransport(_core.TLSWrite, sslproto._SSLProtocolTransport):  # type: ignore[misc]
         """asyncio's TLS app transport with a native ``write()``."""
 
-    class NativeSSLProtocol(sslproto.SSLProtocol):
+    class NativeSSLProtocol(_core.TLSState, sslproto.SSLProtocol):  # type: ignore[misc]
         """asyncio's SSLProtocol whose established phase runs in C over
-        ioloop_c's native transport (see the module docstring)."""
+        ioloop_c's native transport (see the module docstring).
+
+        ``_core.TLSState`` holds the attributes the C steps read as slots
+        (``_state``, the BIOs, ``_sslobj``, the backlog, flow-control
+        marks and flags): SSLProtocol's methods assign them as before,
+        the C side reads them without a dict lookup."""
 
         def _get_app_transport(self) -> Any:
             if self._app_transport is None:

@@ -733,3 +733,16 @@ def test_tlswrite_bad_use():
         _core.TLSWrite._setup(1, 2, 3)
     with pytest.raises(TypeError):
         _core.TLSWrite._setup(int, None, int, "not a tuple", int, int)
+
+
+def test_tlsstate_slots_are_sslprotocol_attributes():
+    # Every slot of TLSState shadows an attribute that asyncio's own
+    # SSLProtocol sets on its instances, and nothing SSLProtocol keeps on
+    # the class (a slot would hide the class default).
+    slots = {n for n, v in vars(_core.TLSState).items() if type(v).__name__ == "member_descriptor"}
+    assert slots == set(_tls._PROTOCOL_NAMES)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    proto = asyncio.sslproto.SSLProtocol(None, None, ctx, None, server_hostname="x")
+    proto._app_transport._closed = True
+    assert slots <= set(vars(proto))
+    assert not slots & set(vars(asyncio.sslproto.SSLProtocol))

@@ -54,6 +54,7 @@ struct iol_modstate {
      * (its SSLProtocol subclass, the WRAPPED state, ssl.SSLObject, the
      * (SSLWantReadError, SSLSyscallError) pair) and the names used. */
     PyTypeObject *TLSWriteType;
+    PyTypeObject *TLSStateType;
     PyObject *tls_protocol_type;
     PyObject *tls_wrapped;
     PyObject *tls_sslobject_type;

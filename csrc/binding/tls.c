@@ -25,6 +25,8 @@
  */
 #include "internal.h"
 
+#include <structmember.h>
+
 static const char *const tls_names[IOL_TLS_NNAMES] = {
     [IOL_TN_STATE] = "_state",
     [IOL_TN_APP_READING_PAUSED] = "_app_reading_paused",
@@ -34,21 +36,21 @@ static const char *const tls_names[IOL_TLS_NNAMES] = {
     [IOL_TN_SSLOBJ] = "_sslobj",
     [IOL_TN_APP_PROTOCOL] = "_app_protocol",
     [IOL_TN_APP_IS_BUFFER] = "_app_protocol_is_buffer",
-    [IOL_TN_READ] = "read",
-    [IOL_TN_WRITE] = "write",
-    [IOL_TN_PENDING] = "pending",
     [IOL_TN_WRITE_BACKLOG] = "_write_backlog",
-    [IOL_TN_DO_WRITE] = "_do_write",
     [IOL_TN_SSL_WRITING_PAUSED] = "_ssl_writing_paused",
     [IOL_TN_TRANSPORT] = "_transport",
     [IOL_TN_WRITE_BUFFER_SIZE] = "_write_buffer_size",
     [IOL_TN_OUT_HIGH] = "_outgoing_high_water",
     [IOL_TN_OUT_LOW] = "_outgoing_low_water",
     [IOL_TN_APP_WRITING_PAUSED] = "_app_writing_paused",
-    [IOL_TN_CONTROL_APP_WRITING] = "_control_app_writing",
     [IOL_TN_IN_HIGH] = "_incoming_high_water",
     [IOL_TN_IN_LOW] = "_incoming_low_water",
     [IOL_TN_SSL_READING_PAUSED] = "_ssl_reading_paused",
+    [IOL_TN_READ] = "read",
+    [IOL_TN_WRITE] = "write",
+    [IOL_TN_PENDING] = "pending",
+    [IOL_TN_DO_WRITE] = "_do_write",
+    [IOL_TN_CONTROL_APP_WRITING] = "_control_app_writing",
     [IOL_TN_CONTROL_SSL_READING] = "_control_ssl_reading",
     [IOL_TN_CALL_EOF] = "_call_eof_received",
     [IOL_TN_START_SHUTDOWN] = "_start_shutdown",
@@ -65,12 +67,13 @@ int
 iol_tls_open(iol_tls_ctx *c, iol_modstate *st, PyObject *sp)
 {
     c->st = st;
-    c->sp = Py_NewRef(sp);
-    c->d = PyObject_GenericGetDict(sp, NULL);
-    if (c->d == NULL) {
-        Py_CLEAR(c->sp);
+    c->sp = NULL;
+    if (st->TLSStateType == NULL ||
+        !PyObject_TypeCheck(sp, st->TLSStateType)) {
+        PyErr_Format(PyExc_TypeError, "not a TLSState: %R", sp);
         return -1;
     }
+    c->sp = Py_NewRef(sp);
     return 0;
 }
 
@@ -78,18 +81,16 @@ void
 iol_tls_close(iol_tls_ctx *c)
 {
     Py_CLEAR(c->sp);
-    Py_CLEAR(c->d);
 }
 
 PyObject *
 iol_tls_get(iol_tls_ctx *c, int name)
 {
-    PyObject *key = c->st->tls_names[name];
-    PyObject *v = PyDict_GetItemWithError(c->d, key);
-    if (v != NULL) {
-        return Py_NewRef(v);
+    if (name < IOL_TS_N) {
+        PyObject *v = ((TLSStateObject *)c->sp)->f[name];
+        return Py_NewRef(v ? v : Py_None);
     }
-    return PyErr_Occurred() ? NULL : PyObject_GetAttr(c->sp, key);
+    return PyObject_GetAttr(c->sp, c->st->tls_names[name]);
 }
 
 /* An attribute's truth: 1, 0, or -1 with the error set. */
@@ -340,6 +341,57 @@ iol_tls_setup(iol_modstate *st, PyObject *const *args)
     return 0;
 }
 
+/* TLSState: the slots.  SSLProtocol's Python code reads and assigns
+ * them as attributes, through member descriptors made from tls_names. */
+static PyMemberDef tls_state_members[IOL_TS_N + 1];
+
+static int
+TLSState_traverse(TLSStateObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    for (int i = 0; i < IOL_TS_N; i++) {
+        Py_VISIT(self->f[i]);
+    }
+    return 0;
+}
+
+static int
+TLSState_clear(TLSStateObject *self)
+{
+    for (int i = 0; i < IOL_TS_N; i++) {
+        Py_CLEAR(self->f[i]);
+    }
+    return 0;
+}
+
+static void
+TLSState_dealloc(TLSStateObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    TLSState_clear(self);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot tls_state_slots[] = {
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_dealloc, TLSState_dealloc},
+    {Py_tp_traverse, TLSState_traverse},
+    {Py_tp_clear, TLSState_clear},
+    {Py_tp_members, tls_state_members},
+    {Py_tp_doc, "Base of ioloop_c's SSLProtocol: the attributes its "
+                "native steps read, as slots."},
+    {0, NULL},
+};
+
+static PyType_Spec tls_state_spec = {
+    .name = "ioloop_c._core.TLSState",
+    .basicsize = sizeof(TLSStateObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .slots = tls_state_slots,
+};
+
 static PyType_Slot tls_write_slots[] = {
     {Py_tp_methods, iol_tls_write_methods},
     {Py_tp_doc, "Mixin: the native write() of ioloop_c's TLS app "
@@ -373,6 +425,21 @@ iol_tls_init(PyObject *mod, iol_modstate *st)
         PyModule_AddType(mod, st->TLSWriteType) < 0) {
         return -1;
     }
+    /* The member table is the same for every module object; filling it
+     * again writes the same values. */
+    for (int i = 0; i < IOL_TS_N; i++) {
+        tls_state_members[i] = (PyMemberDef){
+            tls_names[i], T_OBJECT,
+            (Py_ssize_t)(offsetof(TLSStateObject, f) +
+                         (size_t)i * sizeof(PyObject *)),
+            0, NULL};
+    }
+    st->TLSStateType = (PyTypeObject *)PyType_FromModuleAndSpec(
+        mod, &tls_state_spec, NULL);
+    if (st->TLSStateType == NULL ||
+        PyModule_AddType(mod, st->TLSStateType) < 0) {
+        return -1;
+    }
     return 0;
 }
 
@@ -380,6 +447,7 @@ int
 iol_tls_traverse(iol_modstate *st, visitproc visit, void *arg)
 {
     Py_VISIT(st->TLSWriteType);
+    Py_VISIT(st->TLSStateType);
     Py_VISIT(st->tls_protocol_type);
     Py_VISIT(st->tls_wrapped);
     Py_VISIT(st->tls_sslobject_type);
@@ -403,6 +471,7 @@ iol_tls_clear(iol_modstate *st)
     }
     Py_CLEAR(st->tls_empty);
     Py_CLEAR(st->TLSWriteType);
+    Py_CLEAR(st->TLSStateType);
     Py_CLEAR(st->tls_protocol_type);
     Py_CLEAR(st->tls_wrapped);
     Py_CLEAR(st->tls_sslobject_type);

@@ -7,6 +7,10 @@
 #ifndef IOL_TLS_H
 #define IOL_TLS_H
 
+/* SSLProtocol's attributes that the C steps read, first: they are slots
+ * of the TLSState base type (IOL_TS_N of them), so a read is a field
+ * access and SSLProtocol's own Python code assigns them through the
+ * slots' descriptors.  Then the other names tls.c uses. */
 enum {
     IOL_TN_STATE,
     IOL_TN_APP_READING_PAUSED,
@@ -16,21 +20,22 @@ enum {
     IOL_TN_SSLOBJ,
     IOL_TN_APP_PROTOCOL,
     IOL_TN_APP_IS_BUFFER,
-    IOL_TN_READ,
-    IOL_TN_WRITE,
-    IOL_TN_PENDING,
     IOL_TN_WRITE_BACKLOG,
-    IOL_TN_DO_WRITE,
     IOL_TN_SSL_WRITING_PAUSED,
     IOL_TN_TRANSPORT,
     IOL_TN_WRITE_BUFFER_SIZE,
     IOL_TN_OUT_HIGH,
     IOL_TN_OUT_LOW,
     IOL_TN_APP_WRITING_PAUSED,
-    IOL_TN_CONTROL_APP_WRITING,
     IOL_TN_IN_HIGH,
     IOL_TN_IN_LOW,
     IOL_TN_SSL_READING_PAUSED,
+    IOL_TS_N,
+    IOL_TN_READ = IOL_TS_N,
+    IOL_TN_WRITE,
+    IOL_TN_PENDING,
+    IOL_TN_DO_WRITE,
+    IOL_TN_CONTROL_APP_WRITING,
     IOL_TN_CONTROL_SSL_READING,
     IOL_TN_CALL_EOF,
     IOL_TN_START_SHUTDOWN,
@@ -44,6 +49,13 @@ enum {
     IOL_TLS_NNAMES
 };
 
+/* NativeSSLProtocol's instances start with this (ioloop_c/_tls.py puts
+ * TLSState first in its bases). */
+typedef struct {
+    PyObject_HEAD
+    PyObject *f[IOL_TS_N];
+} TLSStateObject;
+
 /* The C methods called by descriptor (iol_tls_ccall). */
 enum {
     IOL_TD_BIO_WRITE,
@@ -55,18 +67,16 @@ enum {
     IOL_TD_N
 };
 
-/* One step on one SSLProtocol: its attributes come from its instance
- * dict (none of these names is a descriptor on the class), with
- * getattr() for what lives on the class (max_size). */
+/* One step on one NativeSSLProtocol (a TLSStateObject). */
 typedef struct {
     iol_modstate *st;
     PyObject *sp;
-    PyObject *d;
 } iol_tls_ctx;
 
 int iol_tls_open(iol_tls_ctx *c, iol_modstate *st, PyObject *sp);
 void iol_tls_close(iol_tls_ctx *c);
-/* sp.<name>: a new reference, or NULL with the error set. */
+/* sp.<name>: a new reference, or NULL with the error set; a slot (None
+ * when unset, as its descriptor reads) or getattr() for other names. */
 PyObject *iol_tls_get(iol_tls_ctx *c, int name);
 int iol_tls_true(iol_tls_ctx *c, int name);
 Py_ssize_t iol_tls_size(iol_tls_ctx *c, int name);
@@ -91,7 +101,7 @@ int iol_tls_control_reading(iol_tls_ctx *c, PyObject *incoming);
 int iol_tls_setup(iol_modstate *st, PyObject *const *args);
 extern PyMethodDef iol_tls_write_methods[];
 
-/* Make the TLSWrite mixin type and the names, into the module state. */
+/* Make the TLSWrite mixin and TLSState types and the names, into the module state. */
 int iol_tls_init(PyObject *mod, iol_modstate *st);
 int iol_tls_traverse(iol_modstate *st, visitproc visit, void *arg);
 void iol_tls_clear(iol_modstate *st);
