@@ -131,7 +131,8 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
                 ssl_shutdown_timeout=ssl_shutdown_timeout, **kw,
             )
         self._ensure_fd_no_transport(rawsock)
-        factory = _tls.NativeSSLProtocol if self.native_tls and _tls.available else sslproto.SSLProtocol
+        native = self.native_tls and _tls.available
+        factory = _tls.NativeSSLProtocol if native else sslproto.SSLProtocol
         ssl_protocol = factory(
             self, protocol, sslcontext, waiter, server_side, server_hostname,
             ssl_handshake_timeout=ssl_handshake_timeout,

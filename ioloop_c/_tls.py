@@ -55,7 +55,13 @@ def _supported() -> bool:
     if not all(callable(getattr(sslproto.SSLProtocol, m, None)) for m in _PROTOCOL_METHODS):
         return False
     state = getattr(sslproto, "SSLProtocolState", None)
-    return state is not None and hasattr(state, "WRAPPED") and hasattr(ssl, "SSLObject")
+    return (
+        state is not None
+        and hasattr(state, "WRAPPED")
+        and hasattr(ssl, "SSLObject")
+        and hasattr(sslproto, "SSLAgainErrors")
+        and hasattr(_ssl, "_SSLSocket")
+    )
 
 
 available: bool = _supported()
@@ -106,7 +112,7 @@ if available:
             NativeSSLProtocol,
             sslproto.SSLProtocolState.WRAPPED,
             ssl.SSLObject,
-            tuple(getattr(sslproto, "SSLAgainErrors", (ssl.SSLWantReadError, ssl.SSLSyscallError))),
+            tuple(sslproto.SSLAgainErrors),
             ssl.MemoryBIO,
             _ssl._SSLSocket,
         )

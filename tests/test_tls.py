@@ -265,7 +265,7 @@ def test_many_connections_interleaved(loop):
         for rnd in range(20):
             for i, (tr, _) in enumerate(conns):
                 tr.write(bytes([i, rnd]) * 50)
-        for i, (tr, cp) in enumerate(conns):
+        for i, (_, cp) in enumerate(conns):
             await cp.wait_for(2000)
             assert bytes(cp.data) == b"".join(bytes([i, r]) * 50 for r in range(20))
         for tr, cp in conns:
@@ -423,7 +423,9 @@ def test_client_closes_during_handshake(loop):
             s.close()
         await asyncio.sleep(0.1)
         assert made == []
-        tr, cp = await loop.create_connection(lambda: Peer(loop), "127.0.0.1", port, ssl=client_ctx())
+        tr, cp = await loop.create_connection(
+            lambda: Peer(loop), "127.0.0.1", port, ssl=client_ctx()
+        )
         tr.write(b"x")
         await cp.wait_for(1)
         tr.close()
@@ -607,9 +609,6 @@ def test_buffered_protocol_app(loop):
 
 
 def test_shutdown_timeout(loop):
-    if sys.version_info < (3, 11):  # pragma: no cover
-        pytest.skip("ssl_shutdown_timeout is 3.11+")
-
     async def main():
         protos = []
 
@@ -695,7 +694,9 @@ def test_start_tls_upgrade(loop):
 
 def test_no_leaks(loop):
     async def round_trip(port):
-        tr, cp = await loop.create_connection(lambda: Peer(loop), "127.0.0.1", port, ssl=client_ctx())
+        tr, cp = await loop.create_connection(
+            lambda: Peer(loop), "127.0.0.1", port, ssl=client_ctx()
+        )
         tr.write(b"x" * 1000)
         await cp.wait_for(1000)
         tr.close()

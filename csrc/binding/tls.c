@@ -4,24 +4,27 @@
  * asyncio's SSLProtocol (Lib/asyncio/sslproto.py) keeps the TLS state
  * machine: handshake and its timeout, shutdown and its timeout, flow
  * control, errors, the extra info.  ioloop_c/_tls.py subclasses it
- * (NativeSSLProtocol) and gives it an app transport whose class puts
- * TLSWrite first in its bases.  While such a protocol is WRAPPED and
- * nothing unusual is pending, two steps run here instead of in Python:
+ * (NativeSSLProtocol, with TLSState below as its first base) and gives
+ * it an app transport whose class puts TLSWrite first in its bases.
+ * While such a protocol is WRAPPED and nothing unusual is pending, two
+ * steps run in C instead of in Python:
  *
- * - the raw transport's read (iol_tls_read, tls_read.c): recv() into the protocol's
- *   own buffer, feed its incoming MemoryBIO, decrypt with the SSLObject's
- *   C object and hand the plaintext to data_received(), then send what
- *   the SSL object wrote; SSLProtocol's buffer_updated() -> _do_read() ->
- *   _do_read__copied() -> _process_outgoing() step for step;
- * - the app transport's write() (tls_write.c): encrypt at once and send, as
- *   write() -> _write_appdata() -> _do_write() -> _process_outgoing().
+ * - the raw transport's read (iol_tls_read, tls_read.c): recv() into
+ *   the protocol's own buffer, feed its incoming MemoryBIO, decrypt with
+ *   the SSLObject's C object and hand the plaintext to data_received(),
+ *   then send what the SSL object wrote; SSLProtocol's buffer_updated()
+ *   -> _do_read() -> _do_read__copied() -> _process_outgoing() step for
+ *   step;
+ * - the app transport's write() (tls_write.c): encrypt at once and send,
+ *   as write() -> _write_appdata() -> _do_write() -> _process_outgoing().
  *
- * Both read and write the protocol's own attributes, so SSLProtocol's
- * Python methods, which run for everything else (handshake, shutdown, a
- * paused reader, a BufferedProtocol app, a write backlog, flow control
- * changes, errors), always find the state they expect.  The protocol's
- * names are the same from 3.11 to 3.15; ioloop_c/_tls.py checks them.
- * This file holds what both steps use.
+ * Both work on the protocol's own attributes, which TLSState holds as
+ * slots, so SSLProtocol's Python methods, which run for everything else
+ * (handshake, shutdown, a paused reader, a BufferedProtocol app, a write
+ * backlog, flow control changes, errors), always find the state they
+ * expect.  The names are the same from 3.11 to 3.15; ioloop_c/_tls.py
+ * and tests/test_tls.py check them.  This file holds what both steps
+ * use, and the types.
  */
 #include "internal.h"
 
@@ -126,7 +129,8 @@ iol_tls_size(iol_tls_ctx *c, int name)
 
 /* obj.<name>(arg...) with 0 to 2 arguments; a new reference or NULL. */
 PyObject *
-iol_tls_call(iol_modstate *st, PyObject *obj, int name, PyObject *a, PyObject *b)
+iol_tls_call(iol_modstate *st, PyObject *obj, int name, PyObject *a,
+             PyObject *b)
 {
     PyObject *args[3] = {obj, a, b};
     size_t n = b ? 3 : a ? 2 : 1;
@@ -153,7 +157,8 @@ iol_tls_sp_call(iol_tls_ctx *c, int name, PyObject *a, PyObject *b)
  * descriptor taken from its type at set-up when the object is exactly of
  * that type (no method lookup), else by name. */
 PyObject *
-iol_tls_ccall(iol_modstate *st, int which, PyObject *obj, int name, PyObject *a)
+iol_tls_ccall(iol_modstate *st, int which, PyObject *obj, int name,
+              PyObject *a)
 {
     PyObject *tp = which < IOL_TD_SSL_READ ? st->tls_bio_type
                                            : st->tls_sslsock_type;
@@ -255,7 +260,8 @@ iol_tls_outgoing(iol_tls_ctx *c)
         goto done;
     }
     if (pend > 0) {
-        data = iol_tls_ccall(c->st, IOL_TD_BIO_READ, outgoing, IOL_TN_READ, NULL);
+        data = iol_tls_ccall(c->st, IOL_TD_BIO_READ, outgoing, IOL_TN_READ,
+                             NULL);
         Py_ssize_t n = data ? PyObject_Size(data) : -1;
         if (n < 0) {
             goto done;

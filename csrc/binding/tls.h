@@ -101,7 +101,8 @@ int iol_tls_control_reading(iol_tls_ctx *c, PyObject *incoming);
 int iol_tls_setup(iol_modstate *st, PyObject *const *args);
 extern PyMethodDef iol_tls_write_methods[];
 
-/* Make the TLSWrite mixin and TLSState types and the names, into the module state. */
+/* Make the TLSWrite mixin and TLSState types and the names, into the
+ * module state. */
 int iol_tls_init(PyObject *mod, iol_modstate *st);
 int iol_tls_traverse(iol_modstate *st, visitproc visit, void *arg);
 void iol_tls_clear(iol_modstate *st);
