@@ -43,7 +43,8 @@ import ssl
 import sys
 from typing import Any
 
-LOOPS = ("asyncio", "uvloop", "ioloop_c", "afn-asyncio", "afn-uvloop", "afn-ioloop_c")
+LOOPS = ("asyncio", "uvloop", "ioloop_c", "afn-asyncio", "afn-uvloop", "afn-ioloop_c",
+         "ioloop_c-pytls")
 KINDS = ("protocol", "buffered", "streams", "tls", "aiohttp")
 BUFFER_SIZE = 256 * 1024
 
@@ -57,10 +58,12 @@ def new_loop(name: str) -> asyncio.AbstractEventLoop:
         import uvloop
 
         loop = uvloop.new_event_loop()
-    elif base == "ioloop_c":
+    elif base in ("ioloop_c", "ioloop_c-pytls"):
         import ioloop_c
 
         loop = ioloop_c.new_event_loop()
+        # -pytls: TLS's established phase in asyncio's Python SSLProtocol.
+        loop.native_tls = base == "ioloop_c"
     else:
         raise ValueError(f"unknown loop {name!r}; one of {', '.join(LOOPS)}")
     if name.startswith("afn-"):

@@ -129,3 +129,18 @@ class Listener:
     def start(self) -> None: ...
     def pause(self) -> None: ...
     def close(self) -> None: ...
+class TLSWrite:
+    """Mixin: the native write() of ioloop_c's TLS app transport; see
+    ioloop_c._tls."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None: ...
+    @classmethod
+    def _setup(
+        cls,
+        protocol_type: type,
+        wrapped: Any,
+        sslobject_type: type,
+        again_errors: tuple[type[BaseException], ...],
+        memorybio_type: type,
+        sslsocket_type: type,
+    ) -> None: ...

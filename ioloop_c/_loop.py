@@ -22,7 +22,7 @@ from asyncio import base_events, constants, events, format_helpers, sslproto
 from collections.abc import Callable
 from typing import Any
 
-from . import _compat, _core, _datagram, _server, _tornado_hook, _transport
+from . import _compat, _core, _datagram, _server, _tls, _tornado_hook, _transport
 from ._compat import SelectorLoopBase, SelectorView
 
 __all__ = ["Loop"]
@@ -53,6 +53,11 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
     #: ones; False uses asyncio's Python transports.  Defaults
     #: to True unless IOLOOP_C_TRANSPORT=python is in the environment.
     native_transport: bool
+    #: Whether TLS over the native transport runs its established phase
+    #: in C (ioloop_c._tls.NativeSSLProtocol); False keeps asyncio's
+    #: SSLProtocol as it is.  Defaults to True unless IOLOOP_C_TLS=python
+    #: is in the environment.
+    native_tls: bool
 
     def __init__(self, backend: str | None = None) -> None:
         _core.Loop.__init__(self, backend, wall_clock=self._wall_clock)
@@ -64,6 +69,7 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
         self.native_transport = _transport.native_by_default()
         # Listening sockets served by the native accept loop (_server.py).
         self._listeners: dict[Any, Any] = {}
+        self.native_tls = _tls.native_by_default()
 
     def _make_socket_transport(  # type: ignore[override]
         self,
@@ -160,7 +166,9 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
                 ssl_shutdown_timeout=ssl_shutdown_timeout, **kw,
             )
         self._ensure_fd_no_transport(rawsock)
-        ssl_protocol = sslproto.SSLProtocol(
+        native = self.native_tls and _tls.available
+        factory = _tls.NativeSSLProtocol if native else sslproto.SSLProtocol
+        ssl_protocol = factory(
             self, protocol, sslcontext, waiter, server_side, server_hostname,
             ssl_handshake_timeout=ssl_handshake_timeout,
             ssl_shutdown_timeout=ssl_shutdown_timeout,

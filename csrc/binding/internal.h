@@ -25,6 +25,7 @@ typedef struct iol_modstate iol_modstate;
 #include "loop.h"
 #include "transport.h"
 #include "datagram.h"
+#include "tls.h"
 
 struct iol_modstate {
     PyTypeObject *LoopType;
@@ -60,6 +61,20 @@ struct iol_modstate {
     PyObject *socket_class;
     PyObject *kw_fileno;
     int sock_nonblock;
+    /* tls.c: the TLSWrite mixin, what ioloop_c/_tls.py registers
+     * (its SSLProtocol subclass, the WRAPPED state, ssl.SSLObject, the
+     * (SSLWantReadError, SSLSyscallError) pair) and the names used. */
+    PyTypeObject *TLSWriteType;
+    PyTypeObject *TLSStateType;
+    PyObject *tls_protocol_type;
+    PyObject *tls_wrapped;
+    PyObject *tls_sslobject_type;
+    PyObject *tls_again;
+    PyObject *tls_bio_type;     /* ssl.MemoryBIO */
+    PyObject *tls_sslsock_type; /* _ssl._SSLSocket */
+    PyObject *tls_desc[IOL_TD_N];
+    PyObject *tls_empty;
+    PyObject *tls_names[IOL_TLS_NNAMES];
     /* Freed handles (exact HandleType and TimerHandleType), kept for
      * reuse as uvloop and CPython's own freelists do: a reused handle
      * costs no allocation and does not count towards the next garbage

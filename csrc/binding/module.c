@@ -97,7 +97,7 @@ module_exec(PyObject *mod)
 #undef INTERN
     if (iol_transport_type_init(mod, st) < 0 ||
         iol_datagram_type_init(mod, st) < 0 ||
-        iol_listener_type_init(mod, st) < 0) {
+        iol_listener_type_init(mod, st) < 0 || iol_tls_init(mod, st) < 0) {
         return -1;
     }
     if (PyModule_AddIntConstant(mod, "READ", IOL_READ) < 0 ||
@@ -120,7 +120,7 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->BufferedProtocol);
     Py_VISIT(st->ListenerType);
     Py_VISIT(st->socket_class);
-    return 0;
+    return iol_tls_traverse(st, visit, arg);
 }
 
 static int
@@ -153,6 +153,7 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->ListenerType);
     Py_CLEAR(st->socket_class);
     Py_CLEAR(st->kw_fileno);
+    iol_tls_clear(st);
     iol_handle_freelists_clear(st);
     return 0;
 }

@@ -66,8 +66,8 @@ tr_close(TransportObject *tr)
     return 0;
 }
 
-static int
-on_eof(TransportObject *tr)
+int
+iol_tr_on_eof(TransportObject *tr)
 {
     PyObject *res = call_protocol(tr, tr->st->str_eof_received, NULL);
     int keep_open = res ? PyObject_IsTrue(res) : -1;
@@ -83,8 +83,8 @@ on_eof(TransportObject *tr)
     return tr_close(tr);
 }
 
-static int
-read_error(TransportObject *tr)
+int
+iol_tr_read_error(TransportObject *tr)
 {
     if (iol_sock_would_block(errno)) {
         return 0;
@@ -112,7 +112,7 @@ read_data(TransportObject *tr)
         int err = errno;
         Py_DECREF(data);
         errno = err;
-        return n < 0 ? read_error(tr) : on_eof(tr);
+        return n < 0 ? iol_tr_read_error(tr) : iol_tr_on_eof(tr);
     }
     /* Shrinking keeps the block where it is: no copy. */
     if (n < IOL_READ_SIZE && _PyBytes_Resize(&data, n) < 0) {
@@ -128,8 +128,8 @@ read_data(TransportObject *tr)
     return 0;
 }
 
-static int
-read_buffered(TransportObject *tr)
+int
+iol_tr_read_buffered(TransportObject *tr)
 {
     static const char get_failed[] =
         "Fatal error: protocol.get_buffer() call failed.";
@@ -166,10 +166,10 @@ read_buffered(TransportObject *tr)
     Py_DECREF(buf);
     if (n < 0) {
         errno = err;
-        return read_error(tr);
+        return iol_tr_read_error(tr);
     }
     if (n == 0) {
-        return on_eof(tr);
+        return iol_tr_on_eof(tr);
     }
     PyObject *nobj = PyLong_FromSsize_t(n);
     PyObject *res = nobj ? call_protocol(tr, tr->st->str_buffer_updated,
@@ -199,7 +199,8 @@ iol_transport_event(PyObject *obj, int mask)
     int rc = 0;
     /* As in selectors, an error or hang-up wakes both directions. */
     if ((mask & (IOL_READ | IOL_ERROR)) && (tr->smask & IOL_READ)) {
-        rc = tr->buffered ? read_buffered(tr) : read_data(tr);
+        rc = tr->tls ? iol_tls_read(tr)
+             : tr->buffered ? iol_tr_read_buffered(tr) : read_data(tr);
     }
     if (rc == 0 && (mask & (IOL_WRITE | IOL_ERROR)) &&
         (tr->smask & IOL_WRITE) && tr->wlen && !tr->conn_lost &&
@@ -234,6 +235,8 @@ set_protocol(TransportObject *tr, PyObject *protocol)
         return -1;
     }
     tr->buffered = buffered;
+    tr->tls = tr->st->tls_protocol_type != NULL &&
+              Py_IS_TYPE(protocol, (PyTypeObject *)tr->st->tls_protocol_type);
     Py_XSETREF(tr->protocol, Py_NewRef(protocol));
     tr->protocol_connected = 1;
     return 0;

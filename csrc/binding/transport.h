@@ -50,6 +50,7 @@ typedef struct {
     int smask;          /* interest held in the loop's fd table */
     int explicit_context; /* context given by asyncio: pass to call_soon */
     int buffered;       /* the protocol is a BufferedProtocol */
+    int tls;            /* the protocol is ioloop_c's SSLProtocol (tls.c) */
     int protocol_connected;
     int protocol_paused; /* pause_writing() called, resume not yet */
     int closing, paused, eof, conn_lost;
@@ -78,5 +79,9 @@ int iol_listener_type_init(PyObject *mod, iol_modstate *st);
 /* Accept from a listener's socket in the tick (see iol_transport_event
  * for the return value). */
 int iol_listener_event(PyObject *ls, int mask);
+/* transport.c's read steps, for tls.c */
+int iol_tr_read_buffered(TransportObject *tr);
+int iol_tr_read_error(TransportObject *tr);
+int iol_tr_on_eof(TransportObject *tr);
 
 #endif /* IOL_TRANSPORT_H */

@@ -221,3 +221,63 @@ def test_unix_socket(run, aiohttp, tmp_path):
             await runner.cleanup()
 
     run(main)
+
+
+def _tls_contexts():
+    import ssl
+
+    from test.test_asyncio import utils as tu
+
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(tu.SIGNED_CERTFILE)
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.load_verify_locations(tu.SIGNING_CA)
+    return server, client
+
+
+def test_https_server_and_client(run, aiohttp):
+    # TLS both ways (ioloop_c: its native TLS data phase): keep-alive
+    # requests, a body of several MiB each way checked by hash, and a few
+    # hundred concurrent requests over a pool of TLS connections.
+    from aiohttp import web
+
+    async def main():
+        server_ctx, client_ctx = _tls_contexts()
+        app, big = make_app(web)
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ctx)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        # The certificate names "localhost".
+        base = f"https://localhost:{port}"
+        connector = aiohttp.TCPConnector(ssl=client_ctx, limit=50)
+        try:
+            async with aiohttp.ClientSession(connector=connector) as s:
+                for _ in range(3):
+                    async with s.get(base + "/") as r:
+                        assert r.status == 200
+                        assert await r.text() == "Hello, world"
+                async with s.get(base + "/stream") as r:
+                    h = hashlib.sha256()
+                    n = 0
+                    async for chunk in r.content.iter_chunked(100_000):
+                        h.update(chunk)
+                        n += len(chunk)
+                assert n == BIG
+                assert h.hexdigest() == hashlib.sha256(big).hexdigest()
+                up = payload(BIG, 3)
+                async with s.post(base + "/upload", data=up) as r:
+                    got = await r.json()
+                assert got == {"size": BIG, "sha256": hashlib.sha256(up).hexdigest()}
+
+                async def one(i):
+                    async with s.get(f"{base}/n/{i}") as r:
+                        return (await r.json())["square"]
+
+                squares = await asyncio.gather(*(one(i) for i in range(300)))
+                assert squares == [i * i for i in range(300)]
+        finally:
+            await runner.cleanup()
+
+    run(main)
