@@ -24,6 +24,7 @@ typedef struct iol_modstate iol_modstate;
 #include "handle.h"
 #include "loop.h"
 #include "transport.h"
+#include "iostream.h"
 
 struct iol_modstate {
     PyTypeObject *LoopType;
@@ -49,6 +50,8 @@ struct iol_modstate {
     PyObject *str_call_soon;
     PyObject *str_set_result;
     PyObject *str_set_exception;
+    /* iostream.c: the core of the Tornado IOStream face. */
+    PyTypeObject *IOStreamCoreType;
     /* Freed handles (exact HandleType and TimerHandleType), kept for
      * reuse as uvloop and CPython's own freelists do: a reused handle
      * costs no allocation and does not count towards the next garbage

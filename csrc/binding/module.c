@@ -93,7 +93,8 @@ module_exec(PyObject *mod)
     INTERN(str_set_result, "set_result");
     INTERN(str_set_exception, "set_exception");
 #undef INTERN
-    if (iol_transport_type_init(mod, st) < 0) {
+    if (iol_transport_type_init(mod, st) < 0 ||
+        iol_iostream_type_init(mod, st) < 0) {
         return -1;
     }
     if (PyModule_AddIntConstant(mod, "READ", IOL_READ) < 0 ||
@@ -112,6 +113,7 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->HandleType);
     Py_VISIT(st->TimerHandleType);
     Py_VISIT(st->TransportType);
+    Py_VISIT(st->IOStreamCoreType);
     Py_VISIT(st->BufferedProtocol);
     return 0;
 }
@@ -130,6 +132,7 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->str_report_slow);
     Py_CLEAR(st->str_close);
     Py_CLEAR(st->TransportType);
+    Py_CLEAR(st->IOStreamCoreType);
     Py_CLEAR(st->BufferedProtocol);
     Py_CLEAR(st->str_data_received);
     Py_CLEAR(st->str_get_buffer);

@@ -1,0 +1,718 @@
+/*
+ * iostream.c: the native core under Tornado's IOStream face.
+ *
+ * Tornado's IOStream keeps its read buffer in a bytearray that every
+ * read appends to (after reading into a fresh bytearray of
+ * read_chunk_size) and every consume deletes from the front of, and its
+ * write buffer in a deque of bytearrays and memoryviews sent one piece
+ * per send().  This type holds both in C instead:
+ *
+ * - the read buffer is one contiguous, growable block with a read
+ *   position; recv() goes straight into its free tail, delimiters are
+ *   found with memmem(), a consume copies the bytes out and moves the
+ *   position (the block is compacted only when the tail is too short);
+ *   the unread bytes are exported read-only through the buffer protocol,
+ *   so read_until_regex() searches them in place;
+ * - read_into() reads straight into the caller's buffer;
+ * - the write queue holds the caller's bytes objects by reference (a
+ *   memoryview over a large mutable buffer, a copy of a small one, as
+ *   Tornado does) and goes out with one sendmsg() of all its pieces.
+ *
+ * ioloop_c/_iostream.py subclasses tornado.iostream.IOStream and this
+ * type, and keeps Tornado's control flow around these primitives.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "../engine/sock.h"
+
+/* Small writes of mutable buffers are copied, larger ones are kept as a
+ * view (Tornado's _StreamBuffer._large_buf_threshold). */
+#define IOL_LARGE_WRITE 2048
+/* An empty read buffer bigger than this is freed rather than kept. */
+#define IOL_KEEP_RBUF (256 * 1024)
+
+static int
+check_exports(IOStreamCoreObject *s)
+{
+    if (s->exports > 0) {
+        PyErr_SetString(PyExc_BufferError,
+                        "the read buffer is exported (a memoryview of the "
+                        "stream is alive)");
+        return -1;
+    }
+    return 0;
+}
+
+/* Make room for `want` more bytes after the unread ones. */
+static int
+rbuf_reserve(IOStreamCoreObject *s, Py_ssize_t want)
+{
+    Py_ssize_t tail = s->rcap - s->rpos - s->rlen;
+    if (tail >= want) {
+        return 0;
+    }
+    if (check_exports(s) < 0) {
+        return -1;
+    }
+    if (s->rpos > 0 && s->rcap - s->rlen >= want) {
+        memmove(s->rbuf, s->rbuf + s->rpos, (size_t)s->rlen);
+        s->rpos = 0;
+        return 0;
+    }
+    if (want > PY_SSIZE_T_MAX / 2 - s->rlen) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t need = s->rlen + want;
+    Py_ssize_t ncap = s->rcap ? s->rcap : 4096;
+    while (ncap < need) {
+        ncap *= 2;
+    }
+    if (s->rpos > 0) {
+        memmove(s->rbuf, s->rbuf + s->rpos, (size_t)s->rlen);
+        s->rpos = 0;
+    }
+    char *nb = PyMem_Realloc(s->rbuf, (size_t)ncap);
+    if (nb == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    s->rbuf = nb;
+    s->rcap = ncap;
+    return 0;
+}
+
+/* Forget n unread bytes (n <= rlen). */
+static void
+rbuf_drop(IOStreamCoreObject *s, Py_ssize_t n)
+{
+    s->rpos += n;
+    s->rlen -= n;
+    if (s->rlen == 0) {
+        s->rpos = 0;
+        if (s->rcap > IOL_KEEP_RBUF) {
+            PyMem_Free(s->rbuf);
+            s->rbuf = NULL;
+            s->rcap = 0;
+        }
+    }
+}
+
+static void
+user_end(IOStreamCoreObject *s)
+{
+    s->user = 0;
+    s->ufill = 0;
+    Py_CLEAR(s->uobj);
+}
+
+/* ------------------------------------------------------------------ */
+/* The read side */
+
+/* _c_recv(size): one recv() of at most `size` bytes, into the caller's
+ * buffer during read_into() and into the read buffer otherwise.  Returns
+ * the count, 0 at end of file, None if nothing was there (EAGAIN);
+ * OSError for anything else.  Tornado's read_from_fd() and buffer
+ * append in one step. */
+static PyObject *
+IOStreamCore_recv(IOStreamCoreObject *s, PyObject *arg)
+{
+    Py_ssize_t size = PyLong_AsSsize_t(arg);
+    if (size == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (size <= 0) {
+        PyErr_SetString(PyExc_ValueError, "size must be positive");
+        return NULL;
+    }
+    ssize_t n;
+    if (s->user) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(s->uobj, &view, PyBUF_WRITABLE) < 0) {
+            return NULL;
+        }
+        Py_ssize_t room = view.len - s->ufill;
+        if (room <= 0) {
+            PyBuffer_Release(&view);
+            return PyLong_FromLong(0);
+        }
+        n = iol_sock_recv(s->fd, (char *)view.buf + s->ufill,
+                          (size_t)room);
+        int err = errno;
+        PyBuffer_Release(&view);
+        errno = err;
+        if (n > 0) {
+            s->ufill += n;
+        }
+    }
+    else {
+        if (rbuf_reserve(s, size) < 0) {
+            return NULL;
+        }
+        n = iol_sock_recv(s->fd, s->rbuf + s->rpos + s->rlen, (size_t)size);
+        if (n > 0) {
+            s->rlen += n;
+        }
+    }
+    if (n < 0) {
+        if (iol_sock_would_block(errno)) {
+            Py_RETURN_NONE;
+        }
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromSsize_t(n);
+}
+
+/* _c_append(data): add bytes read by some other means (a subclass's own
+ * read_from_fd()) to the read buffer, or count them in read_into(). */
+static PyObject *
+IOStreamCore_append(IOStreamCoreObject *s, PyObject *arg)
+{
+    if (s->user) {
+        Py_ssize_t n = PyLong_AsSsize_t(arg);
+        if (n == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        s->ufill += n;
+        Py_RETURN_NONE;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    int rc = rbuf_reserve(s, view.len);
+    if (rc == 0 && view.len > 0) {
+        memcpy(s->rbuf + s->rpos + s->rlen, view.buf, (size_t)view.len);
+        s->rlen += view.len;
+    }
+    PyBuffer_Release(&view);
+    if (rc < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* _c_find(delimiter, start=0): where the delimiter begins in the unread
+ * bytes, searching from `start`; -1 if it is not there. */
+static PyObject *
+IOStreamCore_find(IOStreamCoreObject *s, PyObject *const *args,
+                  Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "_c_find(delimiter, start=0)");
+        return NULL;
+    }
+    Py_ssize_t start = 0;
+    if (nargs == 2) {
+        start = PyLong_AsSsize_t(args[1]);
+        if (start == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (start < 0) {
+            start = 0;
+        }
+    }
+    const char *d;
+    Py_ssize_t dlen;
+    Py_buffer view = {0};
+    if (PyBytes_CheckExact(args[0])) {
+        d = PyBytes_AS_STRING(args[0]);
+        dlen = PyBytes_GET_SIZE(args[0]);
+    }
+    else {
+        if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+            return NULL;
+        }
+        d = view.buf;
+        dlen = view.len;
+    }
+    Py_ssize_t pos = -1;
+    if (s->user) {
+        /* Delimited reads never run during read_into(). */
+        pos = -1;
+    }
+    else if (dlen == 0) {
+        pos = start <= s->rlen ? start : -1;
+    }
+    else if (start < s->rlen && dlen <= s->rlen - start) {
+        const char *hay = s->rbuf + s->rpos + start;
+        const char *hit = memmem(hay, (size_t)(s->rlen - start), d,
+                                 (size_t)dlen);
+        pos = hit ? (Py_ssize_t)(hit - (s->rbuf + s->rpos)) : -1;
+    }
+    if (view.obj != NULL) {
+        PyBuffer_Release(&view);
+    }
+    return PyLong_FromSsize_t(pos);
+}
+
+/* _c_take(n): the first n unread bytes as bytes, consumed. */
+static PyObject *
+IOStreamCore_take(IOStreamCoreObject *s, PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (n < 0 || n > s->rlen) {
+        PyErr_Format(PyExc_ValueError, "cannot take %zd of %zd buffered "
+                     "bytes", n, s->rlen);
+        return NULL;
+    }
+    if (n == 0) {
+        return PyBytes_FromStringAndSize(NULL, 0);
+    }
+    if (check_exports(s) < 0) {
+        return NULL;
+    }
+    PyObject *b = PyBytes_FromStringAndSize(s->rbuf + s->rpos, n);
+    if (b != NULL) {
+        rbuf_drop(s, n);
+    }
+    return b;
+}
+
+/* _c_user_begin(buf): start a read_into(buf).  What is buffered already
+ * goes first (as much as fits), and later reads go straight into buf.
+ * Returns how many bytes were copied. */
+static PyObject *
+IOStreamCore_user_begin(IOStreamCoreObject *s, PyObject *buf)
+{
+    if (s->user) {
+        PyErr_SetString(PyExc_RuntimeError, "already reading into a buffer");
+        return NULL;
+    }
+    if (check_exports(s) < 0) {
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE) < 0) {
+        return NULL;
+    }
+    Py_ssize_t n = view.len < s->rlen ? view.len : s->rlen;
+    if (n > 0) {
+        memcpy(view.buf, s->rbuf + s->rpos, (size_t)n);
+        rbuf_drop(s, n);
+    }
+    PyBuffer_Release(&view);
+    s->user = 1;
+    s->ufill = n;
+    s->uobj = Py_NewRef(buf);
+    return PyLong_FromSsize_t(n);
+}
+
+static PyObject *
+IOStreamCore_user_end(IOStreamCoreObject *s, PyObject *Py_UNUSED(ignored))
+{
+    user_end(s);
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------ */
+/* The write side */
+
+static void
+queue_clear(IOStreamCoreObject *s)
+{
+    /* Detach first: dropping a memoryview may run code. */
+    iol_schunk *q = s->wq;
+    Py_ssize_t head = s->whead, len = s->wlen;
+    s->wq = NULL;
+    s->whead = s->wlen = s->wcap = 0;
+    s->wsize = 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        Py_DECREF(q[head + i].obj);
+    }
+    PyMem_Free(q);
+}
+
+static int
+queue_grow(IOStreamCoreObject *s)
+{
+    if (s->whead + s->wlen < s->wcap) {
+        return 0;
+    }
+    if (s->whead > 0) {
+        memmove(s->wq, s->wq + s->whead, (size_t)s->wlen * sizeof(*s->wq));
+        s->whead = 0;
+        return 0;
+    }
+    Py_ssize_t ncap = s->wcap ? s->wcap * 2 : 8;
+    iol_schunk *q = PyMem_Realloc(s->wq, (size_t)ncap * sizeof(*q));
+    if (q == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    s->wq = q;
+    s->wcap = ncap;
+    return 0;
+}
+
+/* _c_queue(data): queue a bytes-like object; returns its length. */
+static PyObject *
+IOStreamCore_queue(IOStreamCoreObject *s, PyObject *data)
+{
+    PyObject *keep;
+    const char *ptr;
+    Py_ssize_t len;
+    if (PyBytes_CheckExact(data)) {
+        keep = Py_NewRef(data);
+        ptr = PyBytes_AS_STRING(data);
+        len = PyBytes_GET_SIZE(data);
+    }
+    else {
+        Py_buffer view;
+        if (PyObject_GetBuffer(data, &view, PyBUF_C_CONTIGUOUS) < 0) {
+            return NULL;
+        }
+        len = view.len;
+        if (len <= IOL_LARGE_WRITE) {
+            keep = PyBytes_FromStringAndSize(view.buf, len);
+            PyBuffer_Release(&view);
+            if (keep == NULL) {
+                return NULL;
+            }
+            ptr = PyBytes_AS_STRING(keep);
+        }
+        else {
+            /* The memoryview holds the caller's export until sent. */
+            PyBuffer_Release(&view);
+            keep = PyMemoryView_FromObject(data);
+            if (keep == NULL) {
+                return NULL;
+            }
+            ptr = PyMemoryView_GET_BUFFER(keep)->buf;
+        }
+    }
+    if (len == 0) {
+        Py_DECREF(keep);
+        return PyLong_FromLong(0);
+    }
+    if (queue_grow(s) < 0) {
+        Py_DECREF(keep);
+        return NULL;
+    }
+    iol_schunk *c = &s->wq[s->whead + s->wlen];
+    c->obj = keep;
+    c->ptr = ptr;
+    c->len = len;
+    c->off = 0;
+    s->wlen++;
+    s->wsize += len;
+    return PyLong_FromSsize_t(len);
+}
+
+/* Send what the kernel takes, until the queue is empty or the socket is
+ * full; -1 with errno for an error. */
+static int
+queue_flush(IOStreamCoreObject *s)
+{
+    struct iovec iov[64];
+    while (s->wlen > 0) {
+        int cnt = 0;
+        for (Py_ssize_t i = 0; i < s->wlen && cnt < 64; i++) {
+            iol_schunk *c = &s->wq[s->whead + i];
+            iov[cnt].iov_base = (void *)(c->ptr + c->off);
+            iov[cnt].iov_len = (size_t)(c->len - c->off);
+            cnt++;
+        }
+        ssize_t n = iol_sock_writev(s->fd, iov, cnt);
+        if (n < 0) {
+            return iol_sock_would_block(errno) ? 0 : -1;
+        }
+        if (n == 0) {
+            return 0;
+        }
+        s->wsize -= n;
+        s->wdone += n;
+        while (n > 0) {
+            iol_schunk *c = &s->wq[s->whead];
+            Py_ssize_t left = c->len - c->off;
+            if (n < left) {
+                c->off += n;
+                break;
+            }
+            n -= left;
+            PyObject *obj = c->obj;
+            s->whead++;
+            s->wlen--;
+            Py_DECREF(obj);
+        }
+        if (s->wlen == 0) {
+            s->whead = 0;
+        }
+    }
+    return 0;
+}
+
+/* _c_flush(): send the queue (see queue_flush); returns the count of
+ * bytes ever sent, or raises OSError. */
+static PyObject *
+IOStreamCore_flush(IOStreamCoreObject *s, PyObject *Py_UNUSED(ignored))
+{
+    if (queue_flush(s) < 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromLongLong(s->wdone);
+}
+
+static PyObject *
+IOStreamCore_clear_writes(IOStreamCoreObject *s,
+                          PyObject *Py_UNUSED(ignored))
+{
+    queue_clear(s);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+IOStreamCore_set_fd(IOStreamCoreObject *s, PyObject *arg)
+{
+    int fd = iol_long_as_int(arg);
+    if (fd == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    s->fd = fd;
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Attributes Tornado's own code reads */
+
+static PyObject *
+get_read_buffer_size(IOStreamCoreObject *s, void *Py_UNUSED(c))
+{
+    return PyLong_FromSsize_t(s->user ? s->ufill : s->rlen);
+}
+
+/* BaseIOStream.__init__ sets it to 0; the size is the buffer's own. */
+static int
+set_read_buffer_size(IOStreamCoreObject *s, PyObject *v, void *Py_UNUSED(c))
+{
+    Py_ssize_t n = v ? PyLong_AsSsize_t(v) : -1;
+    if (n == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (n != (s->user ? s->ufill : s->rlen)) {
+        PyErr_SetString(PyExc_AttributeError,
+                        "_read_buffer_size follows the native read buffer");
+        return -1;
+    }
+    return 0;
+}
+
+/* A copy of the unread bytes (the caller's buffer during read_into). */
+static PyObject *
+get_read_buffer(IOStreamCoreObject *s, void *Py_UNUSED(c))
+{
+    if (s->user) {
+        return Py_NewRef(s->uobj);
+    }
+    return PyByteArray_FromStringAndSize(s->rlen ? s->rbuf + s->rpos : "",
+                                         s->rlen);
+}
+
+/* BaseIOStream.__init__ sets an empty bytearray; anything else would be
+ * a second buffer the native one knows nothing of. */
+static int
+set_read_buffer(IOStreamCoreObject *s, PyObject *v, void *Py_UNUSED(c))
+{
+    Py_ssize_t n = v ? PyObject_Size(v) : -1;
+    if (n < 0 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (n != 0 || s->rlen != 0 || s->user) {
+        PyErr_SetString(PyExc_AttributeError,
+                        "_read_buffer is the native read buffer");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+get_wsize(IOStreamCoreObject *s, void *Py_UNUSED(c))
+{
+    return PyLong_FromSsize_t(s->wsize);
+}
+
+static PyObject *
+get_wdone(IOStreamCoreObject *s, void *Py_UNUSED(c))
+{
+    return PyLong_FromLongLong(s->wdone);
+}
+
+static int
+set_wdone(IOStreamCoreObject *s, PyObject *v, void *Py_UNUSED(c))
+{
+    long long n = v ? PyLong_AsLongLong(v) : -1;
+    if (n == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "must be >= 0");
+        return -1;
+    }
+    s->wdone = n;
+    return 0;
+}
+
+static PyObject *
+get_user(IOStreamCoreObject *s, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(s->user);
+}
+
+/* BaseIOStream.__init__ sets False; read_into() is the native one. */
+static int
+set_user(IOStreamCoreObject *s, PyObject *v, void *Py_UNUSED(c))
+{
+    int b = v ? PyObject_IsTrue(v) : -1;
+    if (b < 0 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (b != s->user) {
+        PyErr_SetString(PyExc_AttributeError,
+                        "_user_read_buffer follows the native read_into()");
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The buffer protocol: the unread bytes, read-only, for regex search */
+
+static int
+IOStreamCore_getbuffer(IOStreamCoreObject *s, Py_buffer *view, int flags)
+{
+    if (s->user) {
+        PyErr_SetString(PyExc_BufferError, "reading into a caller's buffer");
+        view->obj = NULL;
+        return -1;
+    }
+    char *p = s->rlen ? s->rbuf + s->rpos : "";
+    if (PyBuffer_FillInfo(view, (PyObject *)s, p, s->rlen, 1, flags) < 0) {
+        return -1;
+    }
+    s->exports++;
+    return 0;
+}
+
+static void
+IOStreamCore_releasebuffer(IOStreamCoreObject *s, Py_buffer *Py_UNUSED(v))
+{
+    s->exports--;
+}
+
+/* ------------------------------------------------------------------ */
+/* The type */
+
+static PyObject *
+IOStreamCore_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
+                 PyObject *Py_UNUSED(kwds))
+{
+    IOStreamCoreObject *s = (IOStreamCoreObject *)type->tp_alloc(type, 0);
+    if (s == NULL) {
+        return NULL;
+    }
+    s->st = iol_state_of_type(type);
+    if (s->st == NULL) {
+        Py_DECREF(s);
+        return NULL;
+    }
+    s->fd = -1;
+    return (PyObject *)s;
+}
+
+static int
+IOStreamCore_traverse(IOStreamCoreObject *s, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(s));
+    Py_VISIT(s->uobj);
+    for (Py_ssize_t i = 0; i < s->wlen; i++) {
+        Py_VISIT(s->wq[s->whead + i].obj);
+    }
+    return 0;
+}
+
+static int
+IOStreamCore_clear(IOStreamCoreObject *s)
+{
+    user_end(s);
+    queue_clear(s);
+    return 0;
+}
+
+static void
+IOStreamCore_dealloc(IOStreamCoreObject *s)
+{
+    PyTypeObject *tp = Py_TYPE(s);
+    PyObject_GC_UnTrack(s);
+    IOStreamCore_clear(s);
+    PyMem_Free(s->rbuf);
+    s->rbuf = NULL;
+    tp->tp_free((PyObject *)s);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef iostream_methods[] = {
+    {"_c_recv", (PyCFunction)IOStreamCore_recv, METH_O, NULL},
+    {"_c_append", (PyCFunction)IOStreamCore_append, METH_O, NULL},
+    {"_c_find", (PyCFunction)(void (*)(void))IOStreamCore_find,
+     METH_FASTCALL, NULL},
+    {"_c_take", (PyCFunction)IOStreamCore_take, METH_O, NULL},
+    {"_c_user_begin", (PyCFunction)IOStreamCore_user_begin, METH_O, NULL},
+    {"_c_user_end", (PyCFunction)IOStreamCore_user_end, METH_NOARGS, NULL},
+    {"_c_queue", (PyCFunction)IOStreamCore_queue, METH_O, NULL},
+    {"_c_flush", (PyCFunction)IOStreamCore_flush, METH_NOARGS, NULL},
+    {"_c_clear_writes", (PyCFunction)IOStreamCore_clear_writes,
+     METH_NOARGS, NULL},
+    {"_c_set_fd", (PyCFunction)IOStreamCore_set_fd, METH_O, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef iostream_getset[] = {
+    {"_read_buffer_size", (getter)get_read_buffer_size,
+     (setter)set_read_buffer_size, NULL, NULL},
+    {"_read_buffer", (getter)get_read_buffer, (setter)set_read_buffer,
+     NULL, NULL},
+    {"_total_write_done_index", (getter)get_wdone, (setter)set_wdone, NULL,
+     NULL},
+    {"_c_wsize", (getter)get_wsize, NULL, NULL, NULL},
+    {"_user_read_buffer", (getter)get_user, (setter)set_user, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot iostream_slots[] = {
+    {Py_tp_new, IOStreamCore_new},
+    {Py_tp_dealloc, IOStreamCore_dealloc},
+    {Py_tp_traverse, IOStreamCore_traverse},
+    {Py_tp_clear, IOStreamCore_clear},
+    {Py_tp_methods, iostream_methods},
+    {Py_tp_getset, iostream_getset},
+    {Py_bf_getbuffer, IOStreamCore_getbuffer},
+    {Py_bf_releasebuffer, IOStreamCore_releasebuffer},
+    {Py_tp_doc, "The native core of ioloop_c's Tornado IOStream: the read "
+                "buffer, the write queue and the socket calls."},
+    {0, NULL},
+};
+
+static PyType_Spec iostream_spec = {
+    .name = "ioloop_c._core.IOStreamCore",
+    .basicsize = sizeof(IOStreamCoreObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .slots = iostream_slots,
+};
+
+int
+iol_iostream_type_init(PyObject *mod, iol_modstate *st)
+{
+    st->IOStreamCoreType = (PyTypeObject *)PyType_FromModuleAndSpec(
+        mod, &iostream_spec, NULL);
+    if (st->IOStreamCoreType == NULL) {
+        return -1;
+    }
+    return PyModule_AddType(mod, st->IOStreamCoreType);
+}
