@@ -90,6 +90,7 @@ rbuf_reserve(IOStreamCoreObject *s, Py_ssize_t want)
 static void
 rbuf_drop(IOStreamCoreObject *s, Py_ssize_t n)
 {
+    s->fscan = 0;
     s->rpos += n;
     s->rlen -= n;
     if (s->rlen == 0) {
@@ -196,55 +197,62 @@ IOStreamCore_append(IOStreamCoreObject *s, PyObject *arg)
     Py_RETURN_NONE;
 }
 
-/* _c_find(delimiter, start=0): where the delimiter begins in the unread
- * bytes, searching from `start`; -1 if it is not there. */
-static PyObject *
-IOStreamCore_find(IOStreamCoreObject *s, PyObject *const *args,
-                  Py_ssize_t nargs)
+/* Where the delimiter begins in the unread bytes, or -1.  A search
+ * resumes where the last miss for the same delimiter left off, so a
+ * message that arrives in many pieces is scanned once, not once per
+ * piece (Tornado rescans from the start on every read event). */
+static Py_ssize_t
+find_delim(IOStreamCoreObject *s, PyObject *delim, const char *d,
+           Py_ssize_t dlen)
 {
-    if (nargs < 1 || nargs > 2) {
-        PyErr_SetString(PyExc_TypeError, "_c_find(delimiter, start=0)");
-        return NULL;
-    }
-    Py_ssize_t start = 0;
-    if (nargs == 2) {
-        start = PyLong_AsSsize_t(args[1]);
-        if (start == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
-        if (start < 0) {
-            start = 0;
-        }
-    }
-    const char *d;
-    Py_ssize_t dlen;
-    Py_buffer view = {0};
-    if (PyBytes_CheckExact(args[0])) {
-        d = PyBytes_AS_STRING(args[0]);
-        dlen = PyBytes_GET_SIZE(args[0]);
-    }
-    else {
-        if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
-            return NULL;
-        }
-        d = view.buf;
-        dlen = view.len;
-    }
-    Py_ssize_t pos = -1;
     if (s->user) {
         /* Delimited reads never run during read_into(). */
-        pos = -1;
+        return -1;
     }
-    else if (dlen == 0) {
-        pos = start <= s->rlen ? start : -1;
+    Py_ssize_t start = 0;
+    if (s->fdelim == delim) {
+        start = s->fscan;
     }
-    else if (start < s->rlen && dlen <= s->rlen - start) {
-        const char *hay = s->rbuf + s->rpos + start;
-        const char *hit = memmem(hay, (size_t)(s->rlen - start), d,
+    else {
+        Py_XSETREF(s->fdelim, Py_NewRef(delim));
+    }
+    if (dlen == 0) {
+        return 0;
+    }
+    Py_ssize_t pos = -1;
+    if (start < s->rlen && dlen <= s->rlen - start) {
+        const char *base = s->rbuf + s->rpos;
+        const char *hit = memmem(base + start, (size_t)(s->rlen - start), d,
                                  (size_t)dlen);
-        pos = hit ? (Py_ssize_t)(hit - (s->rbuf + s->rpos)) : -1;
+        pos = hit ? (Py_ssize_t)(hit - base) : -1;
     }
-    if (view.obj != NULL) {
+    if (pos < 0) {
+        Py_ssize_t next = s->rlen - dlen + 1;
+        s->fscan = next > start ? next : start;
+    }
+    return pos;
+}
+
+/* _c_find(delimiter): see find_delim(). */
+static PyObject *
+IOStreamCore_find(IOStreamCoreObject *s, PyObject *delim)
+{
+    Py_ssize_t pos;
+    if (PyBytes_CheckExact(delim)) {
+        pos = find_delim(s, delim, PyBytes_AS_STRING(delim),
+                         PyBytes_GET_SIZE(delim));
+    }
+    else {
+        Py_buffer view;
+        if (PyObject_GetBuffer(delim, &view, PyBUF_SIMPLE) < 0) {
+            return NULL;
+        }
+        /* A mutable delimiter may change between searches: no resume. */
+        s->fscan = 0;
+        Py_CLEAR(s->fdelim);
+        pos = find_delim(s, Py_None, view.buf, view.len);
+        Py_CLEAR(s->fdelim);
+        s->fscan = 0;
         PyBuffer_Release(&view);
     }
     return PyLong_FromSsize_t(pos);
@@ -631,6 +639,7 @@ IOStreamCore_traverse(IOStreamCoreObject *s, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(s));
     Py_VISIT(s->uobj);
+    Py_VISIT(s->fdelim);
     for (Py_ssize_t i = 0; i < s->wlen; i++) {
         Py_VISIT(s->wq[s->whead + i].obj);
     }
@@ -642,6 +651,7 @@ IOStreamCore_clear(IOStreamCoreObject *s)
 {
     user_end(s);
     queue_clear(s);
+    Py_CLEAR(s->fdelim);
     return 0;
 }
 
@@ -660,8 +670,7 @@ IOStreamCore_dealloc(IOStreamCoreObject *s)
 static PyMethodDef iostream_methods[] = {
     {"_c_recv", (PyCFunction)IOStreamCore_recv, METH_O, NULL},
     {"_c_append", (PyCFunction)IOStreamCore_append, METH_O, NULL},
-    {"_c_find", (PyCFunction)(void (*)(void))IOStreamCore_find,
-     METH_FASTCALL, NULL},
+    {"_c_find", (PyCFunction)IOStreamCore_find, METH_O, NULL},
     {"_c_take", (PyCFunction)IOStreamCore_take, METH_O, NULL},
     {"_c_user_begin", (PyCFunction)IOStreamCore_user_begin, METH_O, NULL},
     {"_c_user_end", (PyCFunction)IOStreamCore_user_end, METH_NOARGS, NULL},

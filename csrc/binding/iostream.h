@@ -24,6 +24,10 @@ typedef struct {
     char *rbuf;
     Py_ssize_t rpos, rlen, rcap;
     Py_ssize_t exports; /* memoryviews over the unread bytes */
+    /* A delimiter search that failed need not look at the same bytes
+     * again: the next one for `fdelim` starts at `fscan`. */
+    PyObject *fdelim;
+    Py_ssize_t fscan;
     /* read_into(): reads go into the caller's buffer, ufill bytes so far */
     int user;
     PyObject *uobj;
