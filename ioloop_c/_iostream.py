@@ -22,15 +22,18 @@ substitution off.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
+from types import MethodType as _MethodType
 from typing import Any
 
 from tornado import ioloop as _tioloop
 from tornado import iostream as _tiostream
-from tornado.concurrent import Future, future_set_result_unless_cancelled
+from tornado.concurrent import Future
 from tornado.log import gen_log
 
+from . import _core
 from ._core import IOStreamCore
 
 __all__ = ["IOStream", "patch", "use_native_iostream"]
@@ -62,9 +65,38 @@ class _WriteBufferView:
         self._stream._c_clear_writes()
 
 
+class _ReadFromFd:
+    """``read_from_fd`` on the native class: Tornado's own method, unless
+    an instance replaces it (Tornado's tests do), which sends that
+    stream's reads through the replacement instead of the native recv."""
+
+    def __get__(self, obj: Any, cls: Any = None) -> Any:
+        if obj is None:
+            return _StockIOStream.read_from_fd
+        replaced = obj.__dict__.get("_c_read_from_fd")
+        if replaced is not None:
+            return replaced
+        return _MethodType(_StockIOStream.read_from_fd, obj)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__["_c_read_from_fd"] = value
+        obj._c_native_recv = 0
+
+    def __delete__(self, obj: Any) -> None:
+        obj.__dict__.pop("_c_read_from_fd", None)
+        obj._c_native_recv = int(type(obj).read_from_fd is _StockIOStream.read_from_fd)
+
+
 class IOStream(_StockIOStream, IOStreamCore):
-    """A ``tornado.iostream.IOStream`` whose buffers and socket calls are
-    native.  Same constructor, same behaviour."""
+    """A ``tornado.iostream.IOStream`` whose buffers, socket calls and
+    event path are native.  Same constructor, same behaviour.
+
+    BaseIOStream's event path (``_handle_events``, ``_handle_read``,
+    ``_read_to_buffer_loop``, ``_find_read_pos``, ``_read_from_buffer``,
+    ``_finish_read``, ``_maybe_add_error_listener``,
+    ``_add_io_state``, ``_handle_write``) is the C type's, step for step;
+    the helpers below are the turns it leaves to Python.
+    """
 
     def __new__(cls, *args: Any, **kwargs: Any) -> IOStream:
         return IOStreamCore.__new__(cls)
@@ -72,6 +104,19 @@ class IOStream(_StockIOStream, IOStreamCore):
     def __init__(self, socket: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(socket, *args, **kwargs)
         self._c_set_fd(socket.fileno())
+        self._c_native_recv = int(type(self).read_from_fd is _StockIOStream.read_from_fd)
+
+    read_from_fd = _ReadFromFd()  # type: ignore[assignment]
+
+    _handle_events = IOStreamCore._c_handle_events
+    _handle_read = IOStreamCore._c_handle_read
+    _handle_write = IOStreamCore._c_handle_write
+    _read_to_buffer_loop = IOStreamCore._c_read_to_buffer_loop
+    _find_read_pos = IOStreamCore._c_find_read_pos
+    _read_from_buffer = IOStreamCore._c_read_from_buffer
+    _finish_read = IOStreamCore._c_finish_read
+    _maybe_add_error_listener = IOStreamCore._c_maybe_add_error_listener
+    _add_io_state = IOStreamCore._c_add_io_state
 
     # -- buffers Tornado's own methods look at -----------------------------
 
@@ -90,35 +135,28 @@ class IOStream(_StockIOStream, IOStreamCore):
     def writing(self) -> bool:
         return self._c_wsize > 0
 
-    # -- the read side ----------------------------------------------------
+    def _consume(self, loc: int) -> bytes:
+        return self._c_take(loc)  # type: ignore[no-any-return]
+
+    # -- the turns the C event path leaves to Python ------------------------
 
     def _read_to_buffer(self) -> int | None:
         # Tornado's _read_to_buffer, with read_from_fd() and the append
         # as one native recv (unless read_from_fd was replaced).
         try:
-            if (
-                type(self).read_from_fd is _StockIOStream.read_from_fd
-                and "read_from_fd" not in self.__dict__
-            ):
+            if self._c_native_recv:
                 bytes_read = self._c_recv(self.read_chunk_size)
             else:
                 bytes_read = self._read_via_read_from_fd()
         except OSError as e:
-            if self._is_connreset(e):
-                self.close(exc_info=e)
-                return None
-            self.close(exc_info=e)
-            raise
+            return self._c_recv_failed(e)
         if bytes_read is None:
             return 0
         if bytes_read == 0:
             self.close()
             return 0
         if self._read_buffer_size > self.max_buffer_size:
-            gen_log.error("Reached maximum read buffer size")
-            buffer_full_error = StreamBufferFullError("Reached maximum read buffer size")
-            self.close(exc_info=buffer_full_error)
-            raise buffer_full_error
+            self._c_buffer_full()
         return bytes_read  # type: ignore[no-any-return]
 
     def _read_via_read_from_fd(self) -> int | None:
@@ -138,48 +176,66 @@ class IOStream(_StockIOStream, IOStreamCore):
                 self._c_append(view)
         return n
 
-    def _find_read_pos(self) -> int | None:
-        size = self._read_buffer_size
-        read_bytes = self._read_bytes
-        if read_bytes is not None and (
-            size >= read_bytes or (self._read_partial and size > 0)
+    def _c_recv_failed(self, e: OSError) -> None:
+        # A reset is a close, not an error (less log spam); the exception
+        # stays available as self.error.
+        self.close(exc_info=e)
+        if self._is_connreset(e):
+            return None
+        raise e
+
+    def _c_buffer_full(self) -> None:
+        gen_log.error("Reached maximum read buffer size")
+        buffer_full_error = StreamBufferFullError("Reached maximum read buffer size")
+        self.close(exc_info=buffer_full_error)
+        raise buffer_full_error
+
+    def _c_read_failed(self, e: BaseException) -> None:
+        # BaseIOStream._handle_read's except clauses.
+        if isinstance(e, (UnsatisfiableReadError, asyncio.CancelledError)) or not isinstance(
+            e, Exception
         ):
-            return min(read_bytes, size)
-        delimiter = self._read_delimiter
-        if delimiter is not None:
-            if size:
-                loc = self._c_find(delimiter)
-                if loc != -1:
-                    end = loc + len(delimiter)
-                    self._check_max_bytes(delimiter, end)
-                    return end
-                self._check_max_bytes(delimiter, size)
-        elif self._read_regex is not None:
-            if size:
-                with memoryview(self) as view:
-                    m = self._read_regex.search(view)
-                    loc = m.end() if m is not None else -1
-                if loc != -1:
-                    self._check_max_bytes(self._read_regex, loc)
-                    return loc
-                self._check_max_bytes(self._read_regex, size)
+            raise e
+        gen_log.warning("error on read: %s" % e)
+        self.close(exc_info=e)
+
+    def _c_write_failed(self, e: OSError) -> None:
+        # Broken pipes are usually resets: not logged, as in Tornado.
+        if not self._is_connreset(e):
+            gen_log.warning("Write error on %s: %s", self.fileno(), e)
+        self.close(exc_info=e)
+
+    def _c_error_event(self) -> None:
+        # A queued read or write callback may still run before the close.
+        self.error = self.get_fd_error()
+        self.io_loop.add_callback(self.close)
+
+    def _c_event_failed(self, e: BaseException) -> None:
+        # BaseIOStream._handle_events's except clauses.
+        if isinstance(e, UnsatisfiableReadError):
+            gen_log.info("Unsatisfiable read, closing connection: %s" % e)
+            self.close(exc_info=e)
+            return
+        if isinstance(e, Exception):
+            gen_log.error("Uncaught exception, closing connection.", exc_info=e)
+            self.close(exc_info=e)
+        raise e
+
+    def _find_read_pos_regex(self) -> int | None:
+        # The regex part of _find_read_pos, over the unread bytes in place.
+        size = self._read_buffer_size
+        if size:
+            with memoryview(self) as view:
+                m = self._read_regex.search(view)
+                loc = m.end() if m is not None else -1
+                del m
+            if loc != -1:
+                self._check_max_bytes(self._read_regex, loc)
+                return loc
+            self._check_max_bytes(self._read_regex, size)
         return None
 
-    def _consume(self, loc: int) -> bytes:
-        return self._c_take(loc)  # type: ignore[no-any-return]
-
-    def _finish_read(self, size: int) -> None:
-        result: int | bytes
-        if self._user_read_buffer:
-            self._c_user_end()
-            result = size
-        else:
-            result = self._c_take(size)
-        future = self._read_future
-        if future is not None:
-            self._read_future = None
-            future_set_result_unless_cancelled(future, result)
-        self._maybe_add_error_listener()
+    # -- reads and writes that start here ---------------------------------
 
     def read_into(self, buf: bytearray, partial: bool = False) -> Any:
         future = self._start_read()
@@ -193,8 +249,6 @@ class IOStream(_StockIOStream, IOStreamCore):
             future.add_done_callback(lambda f: f.exception())
             raise
         return future
-
-    # -- the write side ---------------------------------------------------
 
     def write(self, data: bytes | memoryview) -> Future[None]:
         if self._closed:
@@ -218,22 +272,6 @@ class IOStream(_StockIOStream, IOStreamCore):
             self._maybe_add_error_listener()
         return future
 
-    def _handle_write(self) -> None:
-        try:
-            done = self._c_flush()
-        except OSError as e:
-            if not self._is_connreset(e):
-                gen_log.warning("Write error on %s: %s", self.fileno(), e)
-            self.close(exc_info=e)
-            return
-        futures = self._write_futures
-        while futures:
-            index, future = futures[0]
-            if index > done:
-                break
-            futures.popleft()
-            future_set_result_unless_cancelled(future, None)
-
     # -- closing ----------------------------------------------------------
 
     def close_fd(self) -> None:
@@ -245,6 +283,11 @@ class IOStream(_StockIOStream, IOStreamCore):
         # The socket belongs to the SSLIOStream now.
         self._c_set_fd(-1)
         return future
+
+
+_core._iostream_configure(
+    IOStream, _tiostream.BaseIOStream._handle_events, _tiostream.BaseIOStream._add_io_state
+)
 
 
 def _retrieve(future: Future[None]) -> None:

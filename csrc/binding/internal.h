@@ -52,6 +52,10 @@ struct iol_modstate {
     PyObject *str_set_exception;
     /* iostream.c: the core of the Tornado IOStream face. */
     PyTypeObject *IOStreamCoreType;
+    PyObject *ios_str[IOL_IOS_NSTR];
+    PyObject *ios_class;         /* the class on the C event path */
+    PyObject *ios_handle_events; /* BaseIOStream._handle_events */
+    PyObject *ios_add_io_state;  /* BaseIOStream._add_io_state */
     /* Freed handles (exact HandleType and TimerHandleType), kept for
      * reuse as uvloop and CPython's own freelists do: a reused handle
      * costs no allocation and does not count towards the next garbage

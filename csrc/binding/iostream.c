@@ -24,7 +24,9 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
+#include <structmember.h>
 #include <sys/uio.h>
 
 #include "../engine/sock.h"
@@ -103,8 +105,8 @@ rbuf_drop(IOStreamCoreObject *s, Py_ssize_t n)
     }
 }
 
-static void
-user_end(IOStreamCoreObject *s)
+void
+iol_ios_user_end(IOStreamCoreObject *s)
 {
     s->user = 0;
     s->ufill = 0;
@@ -114,11 +116,46 @@ user_end(IOStreamCoreObject *s)
 /* ------------------------------------------------------------------ */
 /* The read side */
 
-/* _c_recv(size): one recv() of at most `size` bytes, into the caller's
- * buffer during read_into() and into the read buffer otherwise.  Returns
- * the count, 0 at end of file, None if nothing was there (EAGAIN);
- * OSError for anything else.  Tornado's read_from_fd() and buffer
- * append in one step. */
+/* One recv() of at most `size` bytes, into the caller's buffer during
+ * read_into() and into the read buffer otherwise.  The count, 0 at end
+ * of file, -1 with errno, or IOL_IOS_GOT_EXC with an exception set. */
+ssize_t
+iol_ios_recv(IOStreamCoreObject *s, Py_ssize_t size)
+{
+    ssize_t n;
+    if (s->user) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(s->uobj, &view, PyBUF_WRITABLE) < 0) {
+            return IOL_IOS_GOT_EXC;
+        }
+        Py_ssize_t room = view.len - s->ufill;
+        if (room <= 0) {
+            PyBuffer_Release(&view);
+            return 0;
+        }
+        n = iol_sock_recv(s->fd, (char *)view.buf + s->ufill,
+                          (size_t)room);
+        int err = errno;
+        PyBuffer_Release(&view);
+        errno = err;
+        if (n > 0) {
+            s->ufill += n;
+        }
+        return n;
+    }
+    if (rbuf_reserve(s, size) < 0) {
+        return IOL_IOS_GOT_EXC;
+    }
+    n = iol_sock_recv(s->fd, s->rbuf + s->rpos + s->rlen, (size_t)size);
+    if (n > 0) {
+        s->rlen += n;
+    }
+    return n;
+}
+
+/* _c_recv(size): iol_ios_recv() for Python: the count, 0 at end of file,
+ * None if nothing was there (EAGAIN), OSError for anything else;
+ * Tornado's read_from_fd() and buffer append in one step. */
 static PyObject *
 IOStreamCore_recv(IOStreamCoreObject *s, PyObject *arg)
 {
@@ -130,34 +167,9 @@ IOStreamCore_recv(IOStreamCoreObject *s, PyObject *arg)
         PyErr_SetString(PyExc_ValueError, "size must be positive");
         return NULL;
     }
-    ssize_t n;
-    if (s->user) {
-        Py_buffer view;
-        if (PyObject_GetBuffer(s->uobj, &view, PyBUF_WRITABLE) < 0) {
-            return NULL;
-        }
-        Py_ssize_t room = view.len - s->ufill;
-        if (room <= 0) {
-            PyBuffer_Release(&view);
-            return PyLong_FromLong(0);
-        }
-        n = iol_sock_recv(s->fd, (char *)view.buf + s->ufill,
-                          (size_t)room);
-        int err = errno;
-        PyBuffer_Release(&view);
-        errno = err;
-        if (n > 0) {
-            s->ufill += n;
-        }
-    }
-    else {
-        if (rbuf_reserve(s, size) < 0) {
-            return NULL;
-        }
-        n = iol_sock_recv(s->fd, s->rbuf + s->rpos + s->rlen, (size_t)size);
-        if (n > 0) {
-            s->rlen += n;
-        }
+    ssize_t n = iol_ios_recv(s, size);
+    if (n == IOL_IOS_GOT_EXC) {
+        return NULL;
     }
     if (n < 0) {
         if (iol_sock_would_block(errno)) {
@@ -202,8 +214,8 @@ IOStreamCore_append(IOStreamCoreObject *s, PyObject *arg)
  * message that arrives in many pieces is scanned once, not once per
  * piece (Tornado rescans from the start on every read event). */
 static Py_ssize_t
-find_delim(IOStreamCoreObject *s, PyObject *delim, const char *d,
-           Py_ssize_t dlen)
+find_in(IOStreamCoreObject *s, PyObject *delim, const char *d,
+        Py_ssize_t dlen)
 {
     if (s->user) {
         /* Delimited reads never run during read_into(). */
@@ -233,39 +245,41 @@ find_delim(IOStreamCoreObject *s, PyObject *delim, const char *d,
     return pos;
 }
 
-/* _c_find(delimiter): see find_delim(). */
+/* The delimiter's position (see find_in()), -1 if it is not there, or
+ * IOL_IOS_GOT_EXC for a delimiter that is no buffer. */
+Py_ssize_t
+iol_ios_find_delim(IOStreamCoreObject *s, PyObject *delim)
+{
+    if (PyBytes_CheckExact(delim)) {
+        return find_in(s, delim, PyBytes_AS_STRING(delim),
+                       PyBytes_GET_SIZE(delim));
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(delim, &view, PyBUF_SIMPLE) < 0) {
+        return IOL_IOS_GOT_EXC;
+    }
+    /* A mutable delimiter may change between searches: no resume. */
+    s->fscan = 0;
+    Py_CLEAR(s->fdelim);
+    Py_ssize_t pos = find_in(s, Py_None, view.buf, view.len);
+    Py_CLEAR(s->fdelim);
+    s->fscan = 0;
+    PyBuffer_Release(&view);
+    return pos;
+}
+
+/* _c_find(delimiter): see iol_ios_find_delim(). */
 static PyObject *
 IOStreamCore_find(IOStreamCoreObject *s, PyObject *delim)
 {
-    Py_ssize_t pos;
-    if (PyBytes_CheckExact(delim)) {
-        pos = find_delim(s, delim, PyBytes_AS_STRING(delim),
-                         PyBytes_GET_SIZE(delim));
-    }
-    else {
-        Py_buffer view;
-        if (PyObject_GetBuffer(delim, &view, PyBUF_SIMPLE) < 0) {
-            return NULL;
-        }
-        /* A mutable delimiter may change between searches: no resume. */
-        s->fscan = 0;
-        Py_CLEAR(s->fdelim);
-        pos = find_delim(s, Py_None, view.buf, view.len);
-        Py_CLEAR(s->fdelim);
-        s->fscan = 0;
-        PyBuffer_Release(&view);
-    }
-    return PyLong_FromSsize_t(pos);
+    Py_ssize_t pos = iol_ios_find_delim(s, delim);
+    return pos == IOL_IOS_GOT_EXC ? NULL : PyLong_FromSsize_t(pos);
 }
 
-/* _c_take(n): the first n unread bytes as bytes, consumed. */
-static PyObject *
-IOStreamCore_take(IOStreamCoreObject *s, PyObject *arg)
+/* The first n unread bytes as bytes, consumed. */
+PyObject *
+iol_ios_take(IOStreamCoreObject *s, Py_ssize_t n)
 {
-    Py_ssize_t n = PyLong_AsSsize_t(arg);
-    if (n == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
     if (n < 0 || n > s->rlen) {
         PyErr_Format(PyExc_ValueError, "cannot take %zd of %zd buffered "
                      "bytes", n, s->rlen);
@@ -282,6 +296,17 @@ IOStreamCore_take(IOStreamCoreObject *s, PyObject *arg)
         rbuf_drop(s, n);
     }
     return b;
+}
+
+/* _c_take(n): see iol_ios_take(). */
+static PyObject *
+IOStreamCore_take(IOStreamCoreObject *s, PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return iol_ios_take(s, n);
 }
 
 /* _c_user_begin(buf): start a read_into(buf).  What is buffered already
@@ -316,7 +341,7 @@ IOStreamCore_user_begin(IOStreamCoreObject *s, PyObject *buf)
 static PyObject *
 IOStreamCore_user_end(IOStreamCoreObject *s, PyObject *Py_UNUSED(ignored))
 {
-    user_end(s);
+    iol_ios_user_end(s);
     Py_RETURN_NONE;
 }
 
@@ -416,8 +441,8 @@ IOStreamCore_queue(IOStreamCoreObject *s, PyObject *data)
 
 /* Send what the kernel takes, until the queue is empty or the socket is
  * full; -1 with errno for an error. */
-static int
-queue_flush(IOStreamCoreObject *s)
+int
+iol_ios_flush(IOStreamCoreObject *s)
 {
     struct iovec iov[64];
     while (s->wlen > 0) {
@@ -462,7 +487,7 @@ queue_flush(IOStreamCoreObject *s)
 static PyObject *
 IOStreamCore_flush(IOStreamCoreObject *s, PyObject *Py_UNUSED(ignored))
 {
-    if (queue_flush(s) < 0) {
+    if (iol_ios_flush(s) < 0) {
         return PyErr_SetFromErrno(PyExc_OSError);
     }
     return PyLong_FromLongLong(s->wdone);
@@ -640,6 +665,22 @@ IOStreamCore_traverse(IOStreamCoreObject *s, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(s));
     Py_VISIT(s->uobj);
     Py_VISIT(s->fdelim);
+    Py_VISIT(s->read_future);
+    Py_VISIT(s->read_bytes);
+    Py_VISIT(s->read_delimiter);
+    Py_VISIT(s->read_regex);
+    Py_VISIT(s->read_max_bytes);
+    Py_VISIT(s->read_partial);
+    Py_VISIT(s->read_until_close);
+    Py_VISIT(s->closed);
+    Py_VISIT(s->connecting);
+    Py_VISIT(s->state);
+    Py_VISIT(s->close_callback);
+    Py_VISIT(s->write_futures);
+    Py_VISIT(s->io_loop);
+    Py_VISIT(s->socket);
+    Py_VISIT(s->max_buffer_size);
+    Py_VISIT(s->read_chunk_size);
     for (Py_ssize_t i = 0; i < s->wlen; i++) {
         Py_VISIT(s->wq[s->whead + i].obj);
     }
@@ -649,9 +690,25 @@ IOStreamCore_traverse(IOStreamCoreObject *s, visitproc visit, void *arg)
 static int
 IOStreamCore_clear(IOStreamCoreObject *s)
 {
-    user_end(s);
+    iol_ios_user_end(s);
     queue_clear(s);
     Py_CLEAR(s->fdelim);
+    Py_CLEAR(s->read_future);
+    Py_CLEAR(s->read_bytes);
+    Py_CLEAR(s->read_delimiter);
+    Py_CLEAR(s->read_regex);
+    Py_CLEAR(s->read_max_bytes);
+    Py_CLEAR(s->read_partial);
+    Py_CLEAR(s->read_until_close);
+    Py_CLEAR(s->closed);
+    Py_CLEAR(s->connecting);
+    Py_CLEAR(s->state);
+    Py_CLEAR(s->close_callback);
+    Py_CLEAR(s->write_futures);
+    Py_CLEAR(s->io_loop);
+    Py_CLEAR(s->socket);
+    Py_CLEAR(s->max_buffer_size);
+    Py_CLEAR(s->read_chunk_size);
     return 0;
 }
 
@@ -694,7 +751,33 @@ static PyGetSetDef iostream_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
+#define IOL_IOS_MEMBER(name, field)                                          \
+    {name, T_OBJECT_EX, offsetof(IOStreamCoreObject, field), 0, NULL}
+static PyMemberDef iostream_members[] = {
+    IOL_IOS_MEMBER("_read_future", read_future),
+    IOL_IOS_MEMBER("_read_bytes", read_bytes),
+    IOL_IOS_MEMBER("_read_delimiter", read_delimiter),
+    IOL_IOS_MEMBER("_read_regex", read_regex),
+    IOL_IOS_MEMBER("_read_max_bytes", read_max_bytes),
+    IOL_IOS_MEMBER("_read_partial", read_partial),
+    IOL_IOS_MEMBER("_read_until_close", read_until_close),
+    IOL_IOS_MEMBER("_closed", closed),
+    IOL_IOS_MEMBER("_connecting", connecting),
+    IOL_IOS_MEMBER("_state", state),
+    IOL_IOS_MEMBER("_close_callback", close_callback),
+    IOL_IOS_MEMBER("_write_futures", write_futures),
+    IOL_IOS_MEMBER("io_loop", io_loop),
+    IOL_IOS_MEMBER("socket", socket),
+    IOL_IOS_MEMBER("max_buffer_size", max_buffer_size),
+    IOL_IOS_MEMBER("read_chunk_size", read_chunk_size),
+    {"_c_native_recv", T_INT, offsetof(IOStreamCoreObject, native_recv), 0,
+     NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+#undef IOL_IOS_MEMBER
+
 static PyType_Slot iostream_slots[] = {
+    {Py_tp_members, iostream_members},
     {Py_tp_new, IOStreamCore_new},
     {Py_tp_dealloc, IOStreamCore_dealloc},
     {Py_tp_traverse, IOStreamCore_traverse},
@@ -715,12 +798,33 @@ static PyType_Spec iostream_spec = {
     .slots = iostream_slots,
 };
 
+/* A spec has one method table; the event path's lives in its own file
+ * and is added here. */
+static int
+add_methods(PyTypeObject *tp)
+{
+    for (PyMethodDef *m = iol_ios_event_methods; m->ml_name; m++) {
+        PyObject *d = PyDescr_NewMethod(tp, m);
+        if (d == NULL) {
+            return -1;
+        }
+        int rc = PyDict_SetItemString(tp->tp_dict, m->ml_name, d);
+        Py_DECREF(d);
+        if (rc < 0) {
+            return -1;
+        }
+    }
+    PyType_Modified(tp);
+    return 0;
+}
+
 int
 iol_iostream_type_init(PyObject *mod, iol_modstate *st)
 {
     st->IOStreamCoreType = (PyTypeObject *)PyType_FromModuleAndSpec(
         mod, &iostream_spec, NULL);
-    if (st->IOStreamCoreType == NULL) {
+    if (st->IOStreamCoreType == NULL || add_methods(st->IOStreamCoreType) <
+        0 || iol_ios_event_init(mod, st) < 0) {
         return -1;
     }
     return PyModule_AddType(mod, st->IOStreamCoreType);

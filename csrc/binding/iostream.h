@@ -38,9 +38,49 @@ typedef struct {
     Py_ssize_t wsize;
     long long wdone; /* bytes ever sent: Tornado's _total_write_done_index */
     int fd;
+    int native_recv; /* read_from_fd() is Tornado's own: recv() here */
+    /* BaseIOStream's instance attributes that the event path reads, kept
+     * here (member descriptors) instead of in the instance dict. */
+    PyObject *read_future, *read_bytes, *read_delimiter, *read_regex;
+    PyObject *read_max_bytes, *read_partial, *read_until_close;
+    PyObject *closed, *connecting, *state, *close_callback;
+    PyObject *write_futures, *io_loop, *socket;
+    PyObject *max_buffer_size, *read_chunk_size;
 } IOStreamCoreObject;
+
+/* The names the event path calls (module state ios_str[]). */
+enum {
+    IOL_IOS_S_CANCELLED,
+    IOL_IOS_S_SET_RESULT,
+    IOL_IOS_S_POPLEFT,
+    IOL_IOS_S_UPDATE_HANDLER,
+    IOL_IOS_S_RECV_FAILED,
+    IOL_IOS_S_BUFFER_FULL,
+    IOL_IOS_S_READ_FAILED,
+    IOL_IOS_S_WRITE_FAILED,
+    IOL_IOS_S_EVENT_FAILED,
+    IOL_IOS_S_ERROR_EVENT,
+    IOL_IOS_S_FIND_REGEX,
+    IOL_IOS_S_CHECK_MAX,
+    IOL_IOS_S_READ_TO_BUFFER,
+    IOL_IOS_S_CLOSE,
+    IOL_IOS_NSTR
+};
 
 /* Make the type into the module state. */
 int iol_iostream_type_init(PyObject *mod, iol_modstate *st);
+
+/* iostream.c, for iostream_event.c */
+#define IOL_IOS_GOT_EXC (-2)
+ssize_t iol_ios_recv(IOStreamCoreObject *s, Py_ssize_t size);
+Py_ssize_t iol_ios_find_delim(IOStreamCoreObject *s, PyObject *delim);
+PyObject *iol_ios_take(IOStreamCoreObject *s, Py_ssize_t n);
+int iol_ios_flush(IOStreamCoreObject *s);
+void iol_ios_user_end(IOStreamCoreObject *s);
+
+/* iostream_event.c, for iostream.c */
+extern PyMethodDef iol_ios_event_methods[];
+int iol_ios_event_init(PyObject *mod, iol_modstate *st);
+PyObject *iol_ios_configure(PyObject *mod, PyObject *args);
 
 #endif /* IOL_IOSTREAM_H */

@@ -114,6 +114,9 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->TimerHandleType);
     Py_VISIT(st->TransportType);
     Py_VISIT(st->IOStreamCoreType);
+    Py_VISIT(st->ios_class);
+    Py_VISIT(st->ios_handle_events);
+    Py_VISIT(st->ios_add_io_state);
     Py_VISIT(st->BufferedProtocol);
     return 0;
 }
@@ -133,6 +136,12 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->str_close);
     Py_CLEAR(st->TransportType);
     Py_CLEAR(st->IOStreamCoreType);
+    Py_CLEAR(st->ios_class);
+    Py_CLEAR(st->ios_handle_events);
+    Py_CLEAR(st->ios_add_io_state);
+    for (int i = 0; i < IOL_IOS_NSTR; i++) {
+        Py_CLEAR(st->ios_str[i]);
+    }
     Py_CLEAR(st->BufferedProtocol);
     Py_CLEAR(st->str_data_received);
     Py_CLEAR(st->str_get_buffer);
@@ -158,6 +167,9 @@ static PyMethodDef module_methods[] = {
      "Names of the backends usable on this host, best first."},
     {"monotonic", module_monotonic, METH_NOARGS,
      "The engine's monotonic clock, in seconds."},
+    {"_iostream_configure", iol_ios_configure, METH_VARARGS,
+     "The IOStream class on the C event path, and Tornado's own "
+     "_handle_events and _add_io_state."},
     {NULL, NULL, 0, NULL},
 };
 
