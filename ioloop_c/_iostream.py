@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 from types import MethodType as _MethodType
 from typing import Any
@@ -44,6 +45,10 @@ _WRITE = _tioloop.IOLoop.WRITE
 StreamBufferFullError = _tiostream.StreamBufferFullError
 UnsatisfiableReadError = _tiostream.UnsatisfiableReadError
 StreamClosedError = _tiostream.StreamClosedError
+
+
+#: Compiled patterns of read_until_regex, by the pattern given.
+_regex_cache: dict[Any, re.Pattern[Any]] = {}
 
 
 class _WriteBufferView:
@@ -236,6 +241,29 @@ class IOStream(_StockIOStream, IOStreamCore):
         return None
 
     # -- reads and writes that start here ---------------------------------
+
+    def read_until_regex(self, regex: bytes, max_bytes: int | None = None) -> Any:
+        # Tornado's, with the compiled pattern looked up in a small dict of
+        # its own before re.compile's cache (a measurable cost per HTTP
+        # request, which reads its headers with a regex).
+        future = self._start_read()
+        compiled = _regex_cache.get(regex)
+        if compiled is None:
+            compiled = re.compile(regex)
+            if len(_regex_cache) < 64:
+                _regex_cache[regex] = compiled
+        self._read_regex = compiled
+        self._read_max_bytes = max_bytes
+        try:
+            self._try_inline_read()
+        except UnsatisfiableReadError as e:
+            gen_log.info("Unsatisfiable read, closing connection: %s" % e)
+            self.close(exc_info=e)
+            return future
+        except:
+            future.add_done_callback(lambda f: f.exception())
+            raise
+        return future
 
     def read_into(self, buf: bytearray, partial: bool = False) -> Any:
         future = self._start_read()

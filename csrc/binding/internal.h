@@ -56,6 +56,7 @@ struct iol_modstate {
     PyObject *ios_class;         /* the class on the C event path */
     PyObject *ios_handle_events; /* BaseIOStream._handle_events */
     PyObject *ios_add_io_state;  /* BaseIOStream._add_io_state */
+    PyObject *ios_header_regex;  /* Tornado's compiled header regex */
     /* Freed handles (exact HandleType and TimerHandleType), kept for
      * reuse as uvloop and CPython's own freelists do: a reused handle
      * costs no allocation and does not count towards the next garbage

@@ -93,6 +93,7 @@ static void
 rbuf_drop(IOStreamCoreObject *s, Py_ssize_t n)
 {
     s->fscan = 0;
+    s->hscan = 0;
     s->rpos += n;
     s->rlen -= n;
     if (s->rlen == 0) {
@@ -266,6 +267,43 @@ iol_ios_find_delim(IOStreamCoreObject *s, PyObject *delim)
     s->fscan = 0;
     PyBuffer_Release(&view);
     return pos;
+}
+
+/* Where a match of Tornado's header regex, rb"\r?\n\r?\n", ends in the
+ * unread bytes, or -1: the leftmost match starts at or just before the
+ * first '\n' that a '\n' or "\r\n" follows, and its end is fixed by that
+ * '\n'.  A miss resumes two bytes before the end, where a '\n' may still
+ * be completed. */
+Py_ssize_t
+iol_ios_find_blank_line(IOStreamCoreObject *s)
+{
+    if (s->user) {
+        return -1;
+    }
+    const char *base = s->rbuf + s->rpos;
+    Py_ssize_t i = s->hscan;
+    while (i < s->rlen) {
+        const char *nl = memchr(base + i, '\n', (size_t)(s->rlen - i));
+        if (nl == NULL) {
+            break;
+        }
+        i = nl - base;
+        if (i + 1 < s->rlen && base[i + 1] == '\n') {
+            return i + 2;
+        }
+        if (i + 2 < s->rlen && base[i + 1] == '\r' && base[i + 2] == '\n') {
+            return i + 3;
+        }
+        if (i + 2 >= s->rlen) {
+            break;
+        }
+        i++;
+    }
+    Py_ssize_t next = s->rlen - 2;
+    if (next > s->hscan) {
+        s->hscan = next;
+    }
+    return -1;
 }
 
 /* _c_find(delimiter): see iol_ios_find_delim(). */

@@ -28,6 +28,7 @@ typedef struct {
      * again: the next one for `fdelim` starts at `fscan`. */
     PyObject *fdelim;
     Py_ssize_t fscan;
+    Py_ssize_t hscan; /* the same for the end of an HTTP header block */
     /* read_into(): reads go into the caller's buffer, ufill bytes so far */
     int user;
     PyObject *uobj;
@@ -74,6 +75,7 @@ int iol_iostream_type_init(PyObject *mod, iol_modstate *st);
 #define IOL_IOS_GOT_EXC (-2)
 ssize_t iol_ios_recv(IOStreamCoreObject *s, Py_ssize_t size);
 Py_ssize_t iol_ios_find_delim(IOStreamCoreObject *s, PyObject *delim);
+Py_ssize_t iol_ios_find_blank_line(IOStreamCoreObject *s);
 PyObject *iol_ios_take(IOStreamCoreObject *s, Py_ssize_t n);
 int iol_ios_flush(IOStreamCoreObject *s);
 void iol_ios_user_end(IOStreamCoreObject *s);

@@ -17,6 +17,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "../engine/sock.h"
 
@@ -219,6 +220,41 @@ check_max(IOStreamCoreObject *s, PyObject *delim, Py_ssize_t size)
     return res == NULL ? -1 : 0;
 }
 
+/* Whether regex is Tornado's HTTP header regex, rb"\r?\n\r?\n" with no
+ * flags (re.compile's cache gives the same object each time; the first
+ * one seen is remembered), which is searched in C. */
+static int
+is_header_regex(IOStreamCoreObject *s, PyObject *regex)
+{
+    iol_modstate *st = s->st;
+    if (regex == st->ios_header_regex) {
+        return 1;
+    }
+    if (st->ios_header_regex != NULL) {
+        return 0;
+    }
+    PyObject *pattern = PyObject_GetAttrString(regex, "pattern");
+    PyObject *flags = pattern ? PyObject_GetAttrString(regex, "flags")
+                              : NULL;
+    int rc = -1;
+    if (flags != NULL) {
+        rc = PyBytes_CheckExact(pattern) &&
+             PyBytes_GET_SIZE(pattern) == 6 &&
+             memcmp(PyBytes_AS_STRING(pattern), "\r?\n\r?\n", 6) == 0 &&
+             PyLong_CheckExact(flags) && PyLong_AsLong(flags) == 0;
+    }
+    else if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        rc = 0;
+    }
+    Py_XDECREF(pattern);
+    Py_XDECREF(flags);
+    if (rc == 1) {
+        st->ios_header_regex = Py_NewRef(regex);
+    }
+    return rc;
+}
+
 /* _find_read_pos: 1 with *pos set, 0 if the read cannot be satisfied
  * yet, -1 for an exception. */
 static int
@@ -262,6 +298,21 @@ find_read_pos(IOStreamCoreObject *s, Py_ssize_t *pos)
         return rc;
     }
     if (!is_none(s->read_regex)) {
+        int header = is_header_regex(s, s->read_regex);
+        if (header < 0) {
+            return -1;
+        }
+        if (header) {
+            if (size == 0) {
+                return 0;
+            }
+            PyObject *regex = Py_NewRef(s->read_regex);
+            Py_ssize_t end = iol_ios_find_blank_line(s);
+            int rc = check_max(s, regex, end >= 0 ? end : size);
+            Py_DECREF(regex);
+            *pos = end;
+            return rc < 0 ? -1 : end >= 0;
+        }
         PyObject *res = PyObject_CallMethodNoArgs(
             (PyObject *)s, name(s, IOL_IOS_S_FIND_REGEX));
         if (res == NULL) {

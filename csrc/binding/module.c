@@ -117,6 +117,7 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->ios_class);
     Py_VISIT(st->ios_handle_events);
     Py_VISIT(st->ios_add_io_state);
+    Py_VISIT(st->ios_header_regex);
     Py_VISIT(st->BufferedProtocol);
     return 0;
 }
@@ -139,6 +140,7 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->ios_class);
     Py_CLEAR(st->ios_handle_events);
     Py_CLEAR(st->ios_add_io_state);
+    Py_CLEAR(st->ios_header_regex);
     for (int i = 0; i < IOL_IOS_NSTR; i++) {
         Py_CLEAR(st->ios_str[i]);
     }
