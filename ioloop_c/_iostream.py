@@ -40,11 +40,14 @@ from ._core import IOStreamCore
 __all__ = ["IOStream", "patch", "use_native_iostream"]
 
 _StockIOStream = _tiostream.IOStream
-_READ = _tioloop.IOLoop.READ
-_WRITE = _tioloop.IOLoop.WRITE
 StreamBufferFullError = _tiostream.StreamBufferFullError
 UnsatisfiableReadError = _tiostream.UnsatisfiableReadError
 StreamClosedError = _tiostream.StreamClosedError
+
+
+def _retrieve(future: Future[None]) -> None:
+    # Write futures mark their exception as retrieved, as Tornado's do.
+    future.exception()
 
 
 #: Compiled patterns of read_until_regex, by the pattern given.
@@ -98,8 +101,8 @@ class IOStream(_StockIOStream, IOStreamCore):
 
     BaseIOStream's event path (``_handle_events``, ``_handle_read``,
     ``_read_to_buffer_loop``, ``_find_read_pos``, ``_read_from_buffer``,
-    ``_finish_read``, ``_maybe_add_error_listener``,
-    ``_add_io_state``, ``_handle_write``) is the C type's, step for step;
+    ``_finish_read``, ``_maybe_add_error_listener``, ``_add_io_state``,
+    ``_handle_write``) and ``write`` are the C type's, step for step;
     the helpers below are the turns it leaves to Python.
     """
 
@@ -278,27 +281,10 @@ class IOStream(_StockIOStream, IOStreamCore):
             raise
         return future
 
-    def write(self, data: bytes | memoryview) -> Future[None]:
-        if self._closed:
-            raise StreamClosedError(real_error=self.error)
-        if data:
-            if isinstance(data, memoryview):
-                data = data.cast("B")
-            if (
-                self.max_write_buffer_size is not None
-                and self._c_wsize + len(data) > self.max_write_buffer_size
-            ):
-                raise StreamBufferFullError("Reached maximum write buffer size")
-            self._total_write_index += self._c_queue(data)
-        future: Future[None] = Future()
-        future.add_done_callback(_retrieve)
-        self._write_futures.append((self._total_write_index, future))
-        if not self._connecting:
-            self._handle_write()
-            if self._c_wsize:
-                self._add_io_state(_WRITE)
-            self._maybe_add_error_listener()
-        return future
+    write = IOStreamCore._c_write
+
+    def _c_write_full(self) -> None:
+        raise StreamBufferFullError("Reached maximum write buffer size")
 
     # -- closing ----------------------------------------------------------
 
@@ -314,13 +300,12 @@ class IOStream(_StockIOStream, IOStreamCore):
 
 
 _core._iostream_configure(
-    IOStream, _tiostream.BaseIOStream._handle_events, _tiostream.BaseIOStream._add_io_state
+    IOStream,
+    _tiostream.BaseIOStream._handle_events,
+    _tiostream.BaseIOStream._add_io_state,
+    Future,
+    _retrieve,
 )
-
-
-def _retrieve(future: Future[None]) -> None:
-    # Write futures mark their exception as retrieved, as Tornado's do.
-    future.exception()
 
 
 # -- getting it used ------------------------------------------------------

@@ -57,6 +57,8 @@ struct iol_modstate {
     PyObject *ios_handle_events; /* BaseIOStream._handle_events */
     PyObject *ios_add_io_state;  /* BaseIOStream._add_io_state */
     PyObject *ios_header_regex;  /* Tornado's compiled header regex */
+    PyObject *ios_future;        /* tornado.concurrent.Future */
+    PyObject *ios_retrieve;      /* marks a write future's error seen */
     /* Freed handles (exact HandleType and TimerHandleType), kept for
      * reuse as uvloop and CPython's own freelists do: a reused handle
      * costs no allocation and does not count towards the next garbage

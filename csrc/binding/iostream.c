@@ -14,9 +14,8 @@
  *   the unread bytes are exported read-only through the buffer protocol,
  *   so read_until_regex() searches them in place;
  * - read_into() reads straight into the caller's buffer;
- * - the write queue holds the caller's bytes objects by reference (a
- *   memoryview over a large mutable buffer, a copy of a small one, as
- *   Tornado does) and goes out with one sendmsg() of all its pieces.
+ * - the write queue (iostream_write.c) holds the caller's bytes objects
+ *   by reference and goes out with one sendmsg() of all its pieces.
  *
  * ioloop_c/_iostream.py subclasses tornado.iostream.IOStream and this
  * type, and keeps Tornado's control flow around these primitives.
@@ -31,9 +30,6 @@
 
 #include "../engine/sock.h"
 
-/* Small writes of mutable buffers are copied, larger ones are kept as a
- * view (Tornado's _StreamBuffer._large_buf_threshold). */
-#define IOL_LARGE_WRITE 2048
 /* An empty read buffer bigger than this is freed rather than kept. */
 #define IOL_KEEP_RBUF (256 * 1024)
 
@@ -383,162 +379,6 @@ IOStreamCore_user_end(IOStreamCoreObject *s, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-/* ------------------------------------------------------------------ */
-/* The write side */
-
-static void
-queue_clear(IOStreamCoreObject *s)
-{
-    /* Detach first: dropping a memoryview may run code. */
-    iol_schunk *q = s->wq;
-    Py_ssize_t head = s->whead, len = s->wlen;
-    s->wq = NULL;
-    s->whead = s->wlen = s->wcap = 0;
-    s->wsize = 0;
-    for (Py_ssize_t i = 0; i < len; i++) {
-        Py_DECREF(q[head + i].obj);
-    }
-    PyMem_Free(q);
-}
-
-static int
-queue_grow(IOStreamCoreObject *s)
-{
-    if (s->whead + s->wlen < s->wcap) {
-        return 0;
-    }
-    if (s->whead > 0) {
-        memmove(s->wq, s->wq + s->whead, (size_t)s->wlen * sizeof(*s->wq));
-        s->whead = 0;
-        return 0;
-    }
-    Py_ssize_t ncap = s->wcap ? s->wcap * 2 : 8;
-    iol_schunk *q = PyMem_Realloc(s->wq, (size_t)ncap * sizeof(*q));
-    if (q == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    s->wq = q;
-    s->wcap = ncap;
-    return 0;
-}
-
-/* _c_queue(data): queue a bytes-like object; returns its length. */
-static PyObject *
-IOStreamCore_queue(IOStreamCoreObject *s, PyObject *data)
-{
-    PyObject *keep;
-    const char *ptr;
-    Py_ssize_t len;
-    if (PyBytes_CheckExact(data)) {
-        keep = Py_NewRef(data);
-        ptr = PyBytes_AS_STRING(data);
-        len = PyBytes_GET_SIZE(data);
-    }
-    else {
-        Py_buffer view;
-        if (PyObject_GetBuffer(data, &view, PyBUF_C_CONTIGUOUS) < 0) {
-            return NULL;
-        }
-        len = view.len;
-        if (len <= IOL_LARGE_WRITE) {
-            keep = PyBytes_FromStringAndSize(view.buf, len);
-            PyBuffer_Release(&view);
-            if (keep == NULL) {
-                return NULL;
-            }
-            ptr = PyBytes_AS_STRING(keep);
-        }
-        else {
-            /* The memoryview holds the caller's export until sent. */
-            PyBuffer_Release(&view);
-            keep = PyMemoryView_FromObject(data);
-            if (keep == NULL) {
-                return NULL;
-            }
-            ptr = PyMemoryView_GET_BUFFER(keep)->buf;
-        }
-    }
-    if (len == 0) {
-        Py_DECREF(keep);
-        return PyLong_FromLong(0);
-    }
-    if (queue_grow(s) < 0) {
-        Py_DECREF(keep);
-        return NULL;
-    }
-    iol_schunk *c = &s->wq[s->whead + s->wlen];
-    c->obj = keep;
-    c->ptr = ptr;
-    c->len = len;
-    c->off = 0;
-    s->wlen++;
-    s->wsize += len;
-    return PyLong_FromSsize_t(len);
-}
-
-/* Send what the kernel takes, until the queue is empty or the socket is
- * full; -1 with errno for an error. */
-int
-iol_ios_flush(IOStreamCoreObject *s)
-{
-    struct iovec iov[64];
-    while (s->wlen > 0) {
-        int cnt = 0;
-        for (Py_ssize_t i = 0; i < s->wlen && cnt < 64; i++) {
-            iol_schunk *c = &s->wq[s->whead + i];
-            iov[cnt].iov_base = (void *)(c->ptr + c->off);
-            iov[cnt].iov_len = (size_t)(c->len - c->off);
-            cnt++;
-        }
-        ssize_t n = iol_sock_writev(s->fd, iov, cnt);
-        if (n < 0) {
-            return iol_sock_would_block(errno) ? 0 : -1;
-        }
-        if (n == 0) {
-            return 0;
-        }
-        s->wsize -= n;
-        s->wdone += n;
-        while (n > 0) {
-            iol_schunk *c = &s->wq[s->whead];
-            Py_ssize_t left = c->len - c->off;
-            if (n < left) {
-                c->off += n;
-                break;
-            }
-            n -= left;
-            PyObject *obj = c->obj;
-            s->whead++;
-            s->wlen--;
-            Py_DECREF(obj);
-        }
-        if (s->wlen == 0) {
-            s->whead = 0;
-        }
-    }
-    return 0;
-}
-
-/* _c_flush(): send the queue (see queue_flush); returns the count of
- * bytes ever sent, or raises OSError. */
-static PyObject *
-IOStreamCore_flush(IOStreamCoreObject *s, PyObject *Py_UNUSED(ignored))
-{
-    if (iol_ios_flush(s) < 0) {
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
-    return PyLong_FromLongLong(s->wdone);
-}
-
-static PyObject *
-IOStreamCore_clear_writes(IOStreamCoreObject *s,
-                          PyObject *Py_UNUSED(ignored))
-{
-    queue_clear(s);
-    Py_RETURN_NONE;
-}
-
 static PyObject *
 IOStreamCore_set_fd(IOStreamCoreObject *s, PyObject *arg)
 {
@@ -600,33 +440,6 @@ set_read_buffer(IOStreamCoreObject *s, PyObject *v, void *Py_UNUSED(c))
                         "_read_buffer is the native read buffer");
         return -1;
     }
-    return 0;
-}
-
-static PyObject *
-get_wsize(IOStreamCoreObject *s, void *Py_UNUSED(c))
-{
-    return PyLong_FromSsize_t(s->wsize);
-}
-
-static PyObject *
-get_wdone(IOStreamCoreObject *s, void *Py_UNUSED(c))
-{
-    return PyLong_FromLongLong(s->wdone);
-}
-
-static int
-set_wdone(IOStreamCoreObject *s, PyObject *v, void *Py_UNUSED(c))
-{
-    long long n = v ? PyLong_AsLongLong(v) : -1;
-    if (n == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    if (n < 0) {
-        PyErr_SetString(PyExc_ValueError, "must be >= 0");
-        return -1;
-    }
-    s->wdone = n;
     return 0;
 }
 
@@ -719,6 +532,7 @@ IOStreamCore_traverse(IOStreamCoreObject *s, visitproc visit, void *arg)
     Py_VISIT(s->socket);
     Py_VISIT(s->max_buffer_size);
     Py_VISIT(s->read_chunk_size);
+    Py_VISIT(s->max_write_buffer_size);
     for (Py_ssize_t i = 0; i < s->wlen; i++) {
         Py_VISIT(s->wq[s->whead + i].obj);
     }
@@ -729,7 +543,7 @@ static int
 IOStreamCore_clear(IOStreamCoreObject *s)
 {
     iol_ios_user_end(s);
-    queue_clear(s);
+    iol_ios_queue_clear(s);
     Py_CLEAR(s->fdelim);
     Py_CLEAR(s->read_future);
     Py_CLEAR(s->read_bytes);
@@ -747,6 +561,7 @@ IOStreamCore_clear(IOStreamCoreObject *s)
     Py_CLEAR(s->socket);
     Py_CLEAR(s->max_buffer_size);
     Py_CLEAR(s->read_chunk_size);
+    Py_CLEAR(s->max_write_buffer_size);
     return 0;
 }
 
@@ -769,10 +584,6 @@ static PyMethodDef iostream_methods[] = {
     {"_c_take", (PyCFunction)IOStreamCore_take, METH_O, NULL},
     {"_c_user_begin", (PyCFunction)IOStreamCore_user_begin, METH_O, NULL},
     {"_c_user_end", (PyCFunction)IOStreamCore_user_end, METH_NOARGS, NULL},
-    {"_c_queue", (PyCFunction)IOStreamCore_queue, METH_O, NULL},
-    {"_c_flush", (PyCFunction)IOStreamCore_flush, METH_NOARGS, NULL},
-    {"_c_clear_writes", (PyCFunction)IOStreamCore_clear_writes,
-     METH_NOARGS, NULL},
     {"_c_set_fd", (PyCFunction)IOStreamCore_set_fd, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
@@ -782,9 +593,6 @@ static PyGetSetDef iostream_getset[] = {
      (setter)set_read_buffer_size, NULL, NULL},
     {"_read_buffer", (getter)get_read_buffer, (setter)set_read_buffer,
      NULL, NULL},
-    {"_total_write_done_index", (getter)get_wdone, (setter)set_wdone, NULL,
-     NULL},
-    {"_c_wsize", (getter)get_wsize, NULL, NULL, NULL},
     {"_user_read_buffer", (getter)get_user, (setter)set_user, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -808,6 +616,9 @@ static PyMemberDef iostream_members[] = {
     IOL_IOS_MEMBER("socket", socket),
     IOL_IOS_MEMBER("max_buffer_size", max_buffer_size),
     IOL_IOS_MEMBER("read_chunk_size", read_chunk_size),
+    {"_total_write_index", T_LONGLONG,
+     offsetof(IOStreamCoreObject, total_write_index), 0, NULL},
+    IOL_IOS_MEMBER("max_write_buffer_size", max_write_buffer_size),
     {"_c_native_recv", T_INT, offsetof(IOStreamCoreObject, native_recv), 0,
      NULL},
     {NULL, 0, 0, 0, NULL},
@@ -836,19 +647,33 @@ static PyType_Spec iostream_spec = {
     .slots = iostream_slots,
 };
 
-/* A spec has one method table; the event path's lives in its own file
- * and is added here. */
+static int
+add_descr(PyTypeObject *tp, const char *name, PyObject *d)
+{
+    if (d == NULL) {
+        return -1;
+    }
+    int rc = PyDict_SetItemString(tp->tp_dict, name, d);
+    Py_DECREF(d);
+    return rc;
+}
+
+/* A spec has one method table and one getset table; those of the event
+ * path and of the write side live in their own files and are added
+ * here. */
 static int
 add_methods(PyTypeObject *tp)
 {
-    for (PyMethodDef *m = iol_ios_event_methods; m->ml_name; m++) {
-        PyObject *d = PyDescr_NewMethod(tp, m);
-        if (d == NULL) {
-            return -1;
+    PyMethodDef *tables[] = {iol_ios_event_methods, iol_ios_write_methods};
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+        for (PyMethodDef *m = tables[t]; m->ml_name; m++) {
+            if (add_descr(tp, m->ml_name, PyDescr_NewMethod(tp, m)) < 0) {
+                return -1;
+            }
         }
-        int rc = PyDict_SetItemString(tp->tp_dict, m->ml_name, d);
-        Py_DECREF(d);
-        if (rc < 0) {
+    }
+    for (PyGetSetDef *g = iol_ios_write_getset; g->name; g++) {
+        if (add_descr(tp, g->name, PyDescr_NewGetSet(tp, g)) < 0) {
             return -1;
         }
     }

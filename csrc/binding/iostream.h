@@ -46,7 +46,8 @@ typedef struct {
     PyObject *read_max_bytes, *read_partial, *read_until_close;
     PyObject *closed, *connecting, *state, *close_callback;
     PyObject *write_futures, *io_loop, *socket;
-    PyObject *max_buffer_size, *read_chunk_size;
+    PyObject *max_buffer_size, *read_chunk_size, *max_write_buffer_size;
+    long long total_write_index; /* Tornado's _total_write_index */
 } IOStreamCoreObject;
 
 /* The names the event path calls (module state ios_str[]). */
@@ -65,6 +66,10 @@ enum {
     IOL_IOS_S_CHECK_MAX,
     IOL_IOS_S_READ_TO_BUFFER,
     IOL_IOS_S_CLOSE,
+    IOL_IOS_S_CHECK_CLOSED,
+    IOL_IOS_S_WRITE_FULL,
+    IOL_IOS_S_ADD_DONE_CALLBACK,
+    IOL_IOS_S_APPEND,
     IOL_IOS_NSTR
 };
 
@@ -80,9 +85,23 @@ PyObject *iol_ios_take(IOStreamCoreObject *s, Py_ssize_t n);
 int iol_ios_flush(IOStreamCoreObject *s);
 void iol_ios_user_end(IOStreamCoreObject *s);
 
-/* iostream_event.c, for iostream.c */
+/* iostream_event.c */
 extern PyMethodDef iol_ios_event_methods[];
 int iol_ios_event_init(PyObject *mod, iol_modstate *st);
 PyObject *iol_ios_configure(PyObject *mod, PyObject *args);
+PyObject *iol_ios_name(IOStreamCoreObject *s, int which);
+PyObject *iol_ios_done(int rc);
+int iol_ios_is_closed(IOStreamCoreObject *s);
+int iol_ios_hand_exception(IOStreamCoreObject *s, int which);
+int iol_ios_set_result(IOStreamCoreObject *s, PyObject *future,
+                       PyObject *value);
+int iol_ios_add_io_state(IOStreamCoreObject *s, long state);
+int iol_ios_maybe_add_error_listener(IOStreamCoreObject *s);
+
+/* iostream_write.c */
+extern PyMethodDef iol_ios_write_methods[];
+extern PyGetSetDef iol_ios_write_getset[];
+void iol_ios_queue_clear(IOStreamCoreObject *s);
+int iol_ios_handle_write(IOStreamCoreObject *s);
 
 #endif /* IOL_IOSTREAM_H */

@@ -3,8 +3,8 @@
  *
  * The methods here are BaseIOStream's _handle_events, _handle_read,
  * _read_to_buffer_loop, _find_read_pos, _read_from_buffer, _finish_read,
- * _maybe_add_error_listener, _add_io_state and
- * _handle_write, step for step as Tornado 6 writes them, over the native
+ * _maybe_add_error_listener and _add_io_state (with _handle_write and
+ * write() in iostream_write.c), step for step as Tornado 6 writes them, over the native
  * buffers of iostream.c and the instance attributes the type keeps as
  * members.  The rare turns (a read or write error, a full buffer, an
  * unsatisfiable read, an error event, the first registration with the
@@ -41,10 +41,14 @@ static const char *const str_text[IOL_IOS_NSTR] = {
     [IOL_IOS_S_CHECK_MAX] = "_check_max_bytes",
     [IOL_IOS_S_READ_TO_BUFFER] = "_read_to_buffer",
     [IOL_IOS_S_CLOSE] = "close",
+    [IOL_IOS_S_CHECK_CLOSED] = "_check_closed",
+    [IOL_IOS_S_WRITE_FULL] = "_c_write_full",
+    [IOL_IOS_S_ADD_DONE_CALLBACK] = "add_done_callback",
+    [IOL_IOS_S_APPEND] = "append",
 };
 
-static PyObject *
-name(IOStreamCoreObject *s, int which)
+PyObject *
+iol_ios_name(IOStreamCoreObject *s, int which)
 {
     return s->st->ios_str[which];
 }
@@ -62,8 +66,8 @@ is_none(PyObject *o)
 }
 
 /* self._closed, which Tornado keeps a bool. */
-static int
-is_closed(IOStreamCoreObject *s)
+int
+iol_ios_is_closed(IOStreamCoreObject *s)
 {
     return s->closed != NULL && PyObject_IsTrue(s->closed) == 1;
 }
@@ -73,16 +77,16 @@ static int
 call_self(IOStreamCoreObject *s, int which, PyObject *arg)
 {
     PyObject *res = arg ? PyObject_CallMethodOneArg((PyObject *)s,
-                                                    name(s, which), arg)
+                                                    iol_ios_name(s, which), arg)
                         : PyObject_CallMethodNoArgs((PyObject *)s,
-                                                    name(s, which));
+                                                    iol_ios_name(s, which));
     Py_XDECREF(res);
     return res == NULL ? -1 : 0;
 }
 
 /* Hand the raised exception to self.<which>(exc); 0 if it returns. */
-static int
-hand_exception(IOStreamCoreObject *s, int which)
+int
+iol_ios_hand_exception(IOStreamCoreObject *s, int which)
 {
     PyObject *exc = iol_err_fetch();
     if (exc == NULL) {
@@ -101,11 +105,11 @@ set_field(PyObject **field, PyObject *value)
 }
 
 /* tornado.concurrent.future_set_result_unless_cancelled */
-static int
-set_result(IOStreamCoreObject *s, PyObject *future, PyObject *value)
+int
+iol_ios_set_result(IOStreamCoreObject *s, PyObject *future, PyObject *value)
 {
     PyObject *c = PyObject_CallMethodNoArgs(future,
-                                            name(s, IOL_IOS_S_CANCELLED));
+                                            iol_ios_name(s, IOL_IOS_S_CANCELLED));
     if (c == NULL) {
         return -1;
     }
@@ -115,7 +119,7 @@ set_result(IOStreamCoreObject *s, PyObject *future, PyObject *value)
         return cancelled < 0 ? -1 : 0;
     }
     PyObject *res = PyObject_CallMethodOneArg(
-        future, name(s, IOL_IOS_S_SET_RESULT), value);
+        future, iol_ios_name(s, IOL_IOS_S_SET_RESULT), value);
     Py_XDECREF(res);
     return res == NULL ? -1 : 0;
 }
@@ -138,7 +142,7 @@ update_handler(IOStreamCoreObject *s, long state)
     Py_XSETREF(s->state, Py_NewRef(st));
     PyObject *argv[] = {s->io_loop, s->socket, st};
     PyObject *res = PyObject_VectorcallMethod(
-        name(s, IOL_IOS_S_UPDATE_HANDLER), argv,
+        iol_ios_name(s, IOL_IOS_S_UPDATE_HANDLER), argv,
         3, NULL);
     Py_DECREF(st);
     Py_XDECREF(res);
@@ -146,10 +150,10 @@ update_handler(IOStreamCoreObject *s, long state)
 }
 
 /* _add_io_state: the first registration is Tornado's own (add_handler). */
-static int
-add_io_state(IOStreamCoreObject *s, long state)
+int
+iol_ios_add_io_state(IOStreamCoreObject *s, long state)
 {
-    if (is_closed(s)) {
+    if (iol_ios_is_closed(s)) {
         return 0;
     }
     if (is_none(s->state)) {
@@ -174,8 +178,8 @@ add_io_state(IOStreamCoreObject *s, long state)
     return 0;
 }
 
-static int
-maybe_add_error_listener(IOStreamCoreObject *s)
+int
+iol_ios_maybe_add_error_listener(IOStreamCoreObject *s)
 {
     if (!is_none(s->state)) {
         long cur = PyLong_AsLong(s->state);
@@ -186,8 +190,8 @@ maybe_add_error_listener(IOStreamCoreObject *s)
             return 0;
         }
     }
-    if (!is_closed(s) && size_of(s) == 0 && !is_none(s->close_callback)) {
-        return add_io_state(s, T_READ);
+    if (!iol_ios_is_closed(s) && size_of(s) == 0 && !is_none(s->close_callback)) {
+        return iol_ios_add_io_state(s, T_READ);
     }
     return 0;
 }
@@ -213,7 +217,7 @@ check_max(IOStreamCoreObject *s, PyObject *delim, Py_ssize_t size)
     }
     PyObject *argv[] = {(PyObject *)s, delim, n};
     PyObject *res = PyObject_VectorcallMethod(
-        name(s, IOL_IOS_S_CHECK_MAX), argv,
+        iol_ios_name(s, IOL_IOS_S_CHECK_MAX), argv,
         3, NULL);
     Py_DECREF(n);
     Py_XDECREF(res);
@@ -314,7 +318,7 @@ find_read_pos(IOStreamCoreObject *s, Py_ssize_t *pos)
             return rc < 0 ? -1 : end >= 0;
         }
         PyObject *res = PyObject_CallMethodNoArgs(
-            (PyObject *)s, name(s, IOL_IOS_S_FIND_REGEX));
+            (PyObject *)s, iol_ios_name(s, IOL_IOS_S_FIND_REGEX));
         if (res == NULL) {
             return -1;
         }
@@ -336,7 +340,7 @@ read_to_buffer(IOStreamCoreObject *s)
     if (!s->native_recv) {
         /* read_from_fd() was replaced: the Python path calls it. */
         PyObject *res = PyObject_CallMethodNoArgs(
-            (PyObject *)s, name(s, IOL_IOS_S_READ_TO_BUFFER));
+            (PyObject *)s, iol_ios_name(s, IOL_IOS_S_READ_TO_BUFFER));
         if (res == NULL) {
             return -1;
         }
@@ -361,7 +365,7 @@ read_to_buffer(IOStreamCoreObject *s)
             return 0;
         }
         PyErr_SetFromErrno(PyExc_OSError);
-        return hand_exception(s, IOL_IOS_S_RECV_FAILED);
+        return iol_ios_hand_exception(s, IOL_IOS_S_RECV_FAILED);
     }
     if (n == 0) {
         return call_self(s, IOL_IOS_S_CLOSE, NULL);
@@ -394,7 +398,7 @@ read_to_buffer_loop(IOStreamCoreObject *s, Py_ssize_t *pos)
         has_target = 0;
     }
     Py_ssize_t next_find = 0;
-    while (!is_closed(s)) {
+    while (!iol_ios_is_closed(s)) {
         Py_ssize_t n = read_to_buffer(s);
         if (n < 0) {
             return -1;
@@ -435,12 +439,12 @@ finish_read(IOStreamCoreObject *s, Py_ssize_t size)
     if (!is_none(s->read_future)) {
         PyObject *future = s->read_future;
         s->read_future = Py_NewRef(Py_None);
-        rc = set_result(s, future, result);
+        rc = iol_ios_set_result(s, future, result);
         Py_DECREF(future);
     }
     Py_DECREF(result);
     if (rc == 0) {
-        rc = maybe_add_error_listener(s);
+        rc = iol_ios_maybe_add_error_listener(s);
     }
     return rc;
 }
@@ -463,56 +467,13 @@ handle_read(IOStreamCoreObject *s)
     Py_ssize_t pos = 0;
     int f = read_to_buffer_loop(s, &pos);
     if (f < 0) {
-        return hand_exception(s, IOL_IOS_S_READ_FAILED);
+        return iol_ios_hand_exception(s, IOL_IOS_S_READ_FAILED);
     }
     return f ? read_from_buffer(s, pos) : 0;
 }
 
-static int
-handle_write(IOStreamCoreObject *s)
-{
-    if (iol_ios_flush(s) < 0) {
-        PyErr_SetFromErrno(PyExc_OSError);
-        return hand_exception(s, IOL_IOS_S_WRITE_FAILED);
-    }
-    PyObject *futures = s->write_futures;
-    if (futures == NULL) {
-        return 0;
-    }
-    Py_INCREF(futures);
-    int rc = 0;
-    while (rc == 0 && PyObject_Length(futures) > 0) {
-        PyObject *item = PySequence_GetItem(futures, 0);
-        if (item == NULL) {
-            rc = -1;
-            break;
-        }
-        long long index = -1;
-        if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 2) {
-            index = PyLong_AsLongLong(PyTuple_GET_ITEM(item, 0));
-        }
-        else {
-            PyErr_SetString(PyExc_TypeError, "bad _write_futures entry");
-        }
-        if (PyErr_Occurred() || index > s->wdone) {
-            rc = PyErr_Occurred() ? -1 : 0;
-            Py_DECREF(item);
-            break;
-        }
-        PyObject *popped = PyObject_CallMethodNoArgs(
-            futures, name(s, IOL_IOS_S_POPLEFT));
-        Py_XDECREF(popped);
-        rc = popped == NULL ? -1
-                            : set_result(s, PyTuple_GET_ITEM(item, 1),
-                                         Py_None);
-        Py_DECREF(item);
-    }
-    Py_DECREF(futures);
-    return rc;
-}
-
-static PyObject *
-done(int rc)
+PyObject *
+iol_ios_done(int rc)
 {
     if (rc < 0) {
         return NULL;
@@ -530,7 +491,7 @@ IOS_handle_events(IOStreamCoreObject *s, PyObject *const *args,
         return NULL;
     }
     iol_modstate *st = s->st;
-    if ((PyObject *)Py_TYPE(s) != st->ios_class || is_closed(s) ||
+    if ((PyObject *)Py_TYPE(s) != st->ios_class || iol_ios_is_closed(s) ||
         s->connecting == NULL || PyObject_IsTrue(s->connecting) != 0) {
         PyObject *argv[] = {(PyObject *)s, args[0], args[1]};
         return PyObject_Vectorcall(st->ios_handle_events, argv, 3, NULL);
@@ -543,13 +504,13 @@ IOS_handle_events(IOStreamCoreObject *s, PyObject *const *args,
     if ((events & T_READ) && (rc = handle_read(s)) < 0) {
         goto failed;
     }
-    if (is_closed(s)) {
+    if (iol_ios_is_closed(s)) {
         Py_RETURN_NONE;
     }
-    if ((events & T_WRITE) && (rc = handle_write(s)) < 0) {
+    if ((events & T_WRITE) && (rc = iol_ios_handle_write(s)) < 0) {
         goto failed;
     }
-    if (is_closed(s)) {
+    if (iol_ios_is_closed(s)) {
         Py_RETURN_NONE;
     }
     if (events & T_ERROR) {
@@ -580,19 +541,13 @@ IOS_handle_events(IOStreamCoreObject *s, PyObject *const *args,
     }
     Py_RETURN_NONE;
 failed:
-    return done(hand_exception(s, IOL_IOS_S_EVENT_FAILED));
+    return iol_ios_done(iol_ios_hand_exception(s, IOL_IOS_S_EVENT_FAILED));
 }
 
 static PyObject *
 IOS_handle_read(IOStreamCoreObject *s, PyObject *Py_UNUSED(ignored))
 {
-    return done(handle_read(s));
-}
-
-static PyObject *
-IOS_handle_write(IOStreamCoreObject *s, PyObject *Py_UNUSED(ignored))
-{
-    return done(handle_write(s));
+    return iol_ios_done(handle_read(s));
 }
 
 static PyObject *
@@ -624,7 +579,7 @@ IOS_read_from_buffer(IOStreamCoreObject *s, PyObject *arg)
     if (as_ssize(arg, &pos) < 0) {
         return NULL;
     }
-    return done(read_from_buffer(s, pos));
+    return iol_ios_done(read_from_buffer(s, pos));
 }
 
 static PyObject *
@@ -634,14 +589,14 @@ IOS_finish_read(IOStreamCoreObject *s, PyObject *arg)
     if (as_ssize(arg, &size) < 0) {
         return NULL;
     }
-    return done(finish_read(s, size));
+    return iol_ios_done(finish_read(s, size));
 }
 
 static PyObject *
 IOS_maybe_add_error_listener(IOStreamCoreObject *s,
                              PyObject *Py_UNUSED(ignored))
 {
-    return done(maybe_add_error_listener(s));
+    return iol_ios_done(iol_ios_maybe_add_error_listener(s));
 }
 
 static PyObject *
@@ -651,14 +606,13 @@ IOS_add_io_state(IOStreamCoreObject *s, PyObject *arg)
     if (state == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    return done(add_io_state(s, state));
+    return iol_ios_done(iol_ios_add_io_state(s, state));
 }
 
 PyMethodDef iol_ios_event_methods[] = {
     {"_c_handle_events", (PyCFunction)(void (*)(void))IOS_handle_events,
      METH_FASTCALL, NULL},
     {"_c_handle_read", (PyCFunction)IOS_handle_read, METH_NOARGS, NULL},
-    {"_c_handle_write", (PyCFunction)IOS_handle_write, METH_NOARGS, NULL},
     {"_c_read_to_buffer_loop", (PyCFunction)IOS_read_to_buffer_loop,
      METH_NOARGS, NULL},
     {"_c_find_read_pos", (PyCFunction)IOS_find_read_pos, METH_NOARGS, NULL},
@@ -671,29 +625,35 @@ PyMethodDef iol_ios_event_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-/* _iostream_configure(cls, handle_events, add_io_state): the class whose
- * streams take the C event path, and Tornado's own _handle_events and
- * _add_io_state for the others and for the first registration. */
+/* _iostream_configure(cls, handle_events, add_io_state, future, retrieve):
+ * the class whose streams take the C event path; Tornado's own
+ * _handle_events and _add_io_state for the others and for the first
+ * registration; the Future class of write() and the done callback that
+ * marks a write future's exception retrieved. */
 PyObject *
 iol_ios_configure(PyObject *mod, PyObject *args)
 {
     iol_modstate *st = PyModule_GetState(mod);
-    PyObject *cls, *handle_events, *add_state;
-    if (!PyArg_ParseTuple(args, "O!OO:_iostream_configure", &PyType_Type,
-                          &cls, &handle_events, &add_state)) {
+    PyObject *cls, *handle_events, *add_state, *future, *retrieve;
+    if (!PyArg_ParseTuple(args, "O!OOOO:_iostream_configure", &PyType_Type,
+                          &cls, &handle_events, &add_state, &future,
+                          &retrieve)) {
         return NULL;
     }
     if (!PyType_IsSubtype((PyTypeObject *)cls, st->IOStreamCoreType)) {
         PyErr_SetString(PyExc_TypeError, "not an IOStreamCore subclass");
         return NULL;
     }
-    if (!PyCallable_Check(handle_events) || !PyCallable_Check(add_state)) {
+    if (!PyCallable_Check(handle_events) || !PyCallable_Check(add_state) ||
+        !PyCallable_Check(future) || !PyCallable_Check(retrieve)) {
         PyErr_SetString(PyExc_TypeError, "callables required");
         return NULL;
     }
     Py_XSETREF(st->ios_class, Py_NewRef(cls));
     Py_XSETREF(st->ios_handle_events, Py_NewRef(handle_events));
     Py_XSETREF(st->ios_add_io_state, Py_NewRef(add_state));
+    Py_XSETREF(st->ios_future, Py_NewRef(future));
+    Py_XSETREF(st->ios_retrieve, Py_NewRef(retrieve));
     Py_RETURN_NONE;
 }
 

@@ -118,6 +118,8 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->ios_handle_events);
     Py_VISIT(st->ios_add_io_state);
     Py_VISIT(st->ios_header_regex);
+    Py_VISIT(st->ios_future);
+    Py_VISIT(st->ios_retrieve);
     Py_VISIT(st->BufferedProtocol);
     return 0;
 }
@@ -141,6 +143,8 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->ios_handle_events);
     Py_CLEAR(st->ios_add_io_state);
     Py_CLEAR(st->ios_header_regex);
+    Py_CLEAR(st->ios_future);
+    Py_CLEAR(st->ios_retrieve);
     for (int i = 0; i < IOL_IOS_NSTR; i++) {
         Py_CLEAR(st->ios_str[i]);
     }
