@@ -269,6 +269,11 @@ class IOStream(_StockIOStream, IOStreamCore):
         return future
 
     def read_into(self, buf: bytearray, partial: bool = False) -> Any:
+        with memoryview(buf) as view:
+            if view.readonly:
+                raise TypeError(
+                    f"read_into() needs a writable buffer, not {type(buf).__name__!r}"
+                )
         future = self._start_read()
         # What is buffered goes first; later reads land in buf itself.
         self._c_user_begin(buf)
