@@ -50,6 +50,17 @@ def _retrieve(future: Future[None]) -> None:
     future.exception()
 
 
+#: The steps of BaseIOStream's event path whose Tornado versions work on
+#: the native buffers too (through the attributes the C type keeps).
+_GENERIC_STEPS = (
+    "_handle_read",
+    "_read_to_buffer_loop",
+    "_find_read_pos",
+    "_read_from_buffer",
+    "_maybe_add_error_listener",
+    "_add_io_state",
+)
+
 #: Compiled patterns of read_until_regex, by the pattern given.
 _regex_cache: dict[Any, re.Pattern[Any]] = {}
 
@@ -115,6 +126,18 @@ class IOStream(_StockIOStream, IOStreamCore):
         self._c_native_recv = int(type(self).read_from_fd is _StockIOStream.read_from_fd)
 
     read_from_fd = _ReadFromFd()  # type: ignore[assignment]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A subclass may override any step of the event path, so it takes
+        # Tornado's own Python for the steps that call the others (the C
+        # _handle_events already does: it serves only this class), and
+        # every override is reached.  The C steps that stay (_finish_read,
+        # _handle_write, write) are the ones Tornado's versions of would not
+        # work on the native buffers.
+        super().__init_subclass__(**kwargs)
+        for name in _GENERIC_STEPS:
+            if name not in cls.__dict__:
+                setattr(cls, name, getattr(_tiostream.BaseIOStream, name))
 
     _handle_events = IOStreamCore._c_handle_events
     _handle_read = IOStreamCore._c_handle_read

@@ -400,6 +400,35 @@ def test_bad_input():
     run(main)
 
 
+def test_subclass_overrides_are_reached():
+    """A subclass of the native class that overrides a step of the event
+    path has that step called, on reads that complete at once and on reads
+    that wait for the socket."""
+
+    class Counting(shim.IOStream):
+        finds = 0
+
+        def _find_read_pos(self):
+            Counting.finds += 1
+            return super()._find_read_pos()
+
+    async def main():
+        a, b = socket.socketpair()
+        w, r = ti.IOStream(a), Counting(b)
+        fut = r.read_until(b"\n")
+        await settle()
+        w.write(b"line\nrest")
+        assert await fut == b"line\n"
+        assert await r.read_bytes(4) == b"rest"
+        w.write(b"xxy")
+        assert await r.read_until_regex(b"x+y") == b"xxy"
+        assert Counting.finds >= 4
+        w.close()
+        r.close()
+
+    run(main)
+
+
 def test_write_memoryview_and_bytearray():
     async def main():
         a, b = pair()

@@ -4,15 +4,15 @@
  * The methods here are BaseIOStream's _handle_events, _handle_read,
  * _read_to_buffer_loop, _find_read_pos, _read_from_buffer, _finish_read,
  * _maybe_add_error_listener and _add_io_state (with _handle_write and
- * write() in iostream_write.c), step for step as Tornado 6 writes them, over the native
- * buffers of iostream.c and the instance attributes the type keeps as
- * members.  The rare turns (a read or write error, a full buffer, an
- * unsatisfiable read, an error event, the first registration with the
- * IOLoop, a regex search) call back into Tornado's Python or into the
- * small helpers of ioloop_c/_iostream.py, which keep Tornado's logging
- * and closing to the letter.  A stream of another class than the one
- * registered with _iostream_configure() (a subclass that may override
- * any step) runs Tornado's own _handle_events.
+ * write() in iostream_write.c), step for step as Tornado 6 writes them,
+ * over the native buffers of iostream.c and the instance attributes the
+ * type keeps as members.  The rare turns (a read or write error, a full
+ * buffer, an unsatisfiable read, an error event, the first registration
+ * with the IOLoop, a regex other than HTTP's) call back into Tornado's
+ * Python or into the small helpers of ioloop_c/_iostream.py, which keep
+ * Tornado's logging and closing to the letter.  A stream of another class
+ * than the one registered with _iostream_configure() (a subclass that
+ * may override any step) runs Tornado's own _handle_events.
  */
 #include "internal.h"
 
@@ -76,10 +76,10 @@ iol_ios_is_closed(IOStreamCoreObject *s)
 static int
 call_self(IOStreamCoreObject *s, int which, PyObject *arg)
 {
-    PyObject *res = arg ? PyObject_CallMethodOneArg((PyObject *)s,
-                                                    iol_ios_name(s, which), arg)
-                        : PyObject_CallMethodNoArgs((PyObject *)s,
-                                                    iol_ios_name(s, which));
+    PyObject *self = (PyObject *)s;
+    PyObject *meth = iol_ios_name(s, which);
+    PyObject *res = arg ? PyObject_CallMethodOneArg(self, meth, arg)
+                        : PyObject_CallMethodNoArgs(self, meth);
     Py_XDECREF(res);
     return res == NULL ? -1 : 0;
 }
@@ -108,8 +108,8 @@ set_field(PyObject **field, PyObject *value)
 int
 iol_ios_set_result(IOStreamCoreObject *s, PyObject *future, PyObject *value)
 {
-    PyObject *c = PyObject_CallMethodNoArgs(future,
-                                            iol_ios_name(s, IOL_IOS_S_CANCELLED));
+    PyObject *c = PyObject_CallMethodNoArgs(
+        future, iol_ios_name(s, IOL_IOS_S_CANCELLED));
     if (c == NULL) {
         return -1;
     }
@@ -140,10 +140,18 @@ update_handler(IOStreamCoreObject *s, long state)
         return -1;
     }
     Py_XSETREF(s->state, Py_NewRef(st));
-    PyObject *argv[] = {s->io_loop, s->socket, st};
+    if (s->io_loop == NULL || s->socket == NULL) {
+        Py_DECREF(st);
+        PyErr_SetString(PyExc_AttributeError, "stream has no io_loop or "
+                        "socket");
+        return -1;
+    }
+    /* Our own references: the call may close the stream. */
+    PyObject *argv[] = {Py_NewRef(s->io_loop), Py_NewRef(s->socket), st};
     PyObject *res = PyObject_VectorcallMethod(
-        iol_ios_name(s, IOL_IOS_S_UPDATE_HANDLER), argv,
-        3, NULL);
+        iol_ios_name(s, IOL_IOS_S_UPDATE_HANDLER), argv, 3, NULL);
+    Py_DECREF(argv[0]);
+    Py_DECREF(argv[1]);
     Py_DECREF(st);
     Py_XDECREF(res);
     return res == NULL ? -1 : 0;
@@ -190,7 +198,8 @@ iol_ios_maybe_add_error_listener(IOStreamCoreObject *s)
             return 0;
         }
     }
-    if (!iol_ios_is_closed(s) && size_of(s) == 0 && !is_none(s->close_callback)) {
+    if (!iol_ios_is_closed(s) && size_of(s) == 0 &&
+        !is_none(s->close_callback)) {
         return iol_ios_add_io_state(s, T_READ);
     }
     return 0;

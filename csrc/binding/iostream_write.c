@@ -279,7 +279,8 @@ IOS_write(IOStreamCoreObject *s, PyObject *data)
     }
     PyObject *entry = NULL;
     PyObject *res = PyObject_CallMethodOneArg(
-        future, iol_ios_name(s, IOL_IOS_S_ADD_DONE_CALLBACK), st->ios_retrieve);
+        future, iol_ios_name(s, IOL_IOS_S_ADD_DONE_CALLBACK),
+        st->ios_retrieve);
     if (res != NULL) {
         Py_DECREF(res);
         entry = Py_BuildValue("(LO)", s->total_write_index, future);
