@@ -5,8 +5,10 @@
 
 Each case runs in a fresh child process per variant, both ends in that
 process on that loop (so the IOStream on each side is the variant's), and
-reports its own rate; runs alternate between variants so drift in a shared
-machine hits all alike.  The table gives the median rate per variant and,
+reports its rate per wall-clock second and per CPU second of the process
+(user + system: the steadier figure on a shared machine, since time spent
+waiting for a CPU is not counted); runs alternate between variants so
+drift hits all alike.  The tables give the median rate per variant and,
 for ours, the median of the run-by-run ratios to each anchor.
 
 Variants: ``stock`` (Tornado on asyncio's own loop), ``uvloop``,
@@ -67,7 +69,7 @@ async def stream_pair():
     return IOStream(a), IOStream(b)
 
 
-async def case_small(seconds: float) -> float:
+async def case_small(seconds: float) -> tuple[float, float]:
     client, server = await stream_pair()
     msg = b"x" * 100
 
@@ -90,10 +92,10 @@ async def case_small(seconds: float) -> float:
     task.cancel()
     client.close()
     server.close()
-    return n / took
+    return n, took
 
 
-async def _big_message(seconds: float, delimited: bool) -> float:
+async def _big_message(seconds: float, delimited: bool) -> tuple[float, float]:
     client, server = await stream_pair()
     size = 32 * 1024 * 1024
     payload = b"y" * size
@@ -113,14 +115,14 @@ async def _big_message(seconds: float, delimited: bool) -> float:
             break
     client.close()
     server.close()
-    return moved / took / 1e6
+    return moved / 1e6, took
 
 
-async def case_read_until(seconds: float) -> float:
+async def case_read_until(seconds: float) -> tuple[float, float]:
     return await _big_message(seconds, True)
 
 
-async def case_read_bytes(seconds: float) -> float:
+async def case_read_bytes(seconds: float) -> tuple[float, float]:
     return await _big_message(seconds, False)
 
 
@@ -139,7 +141,7 @@ def _http_app():
     return web.Application([(r"/big", Big)])
 
 
-async def _http(seconds: float, upload: bool) -> float:
+async def _http(seconds: float, upload: bool) -> tuple[float, float]:
     from tornado.httpclient import AsyncHTTPClient
     from tornado.httpserver import HTTPServer
     from tornado.netutil import bind_sockets
@@ -167,18 +169,18 @@ async def _http(seconds: float, upload: bool) -> float:
     client.close()
     server.stop()
     await server.close_all_connections()
-    return moved / took / 1e6
+    return moved / 1e6, took
 
 
-async def case_upload(seconds: float) -> float:
+async def case_upload(seconds: float) -> tuple[float, float]:
     return await _http(seconds, True)
 
 
-async def case_response(seconds: float) -> float:
+async def case_response(seconds: float) -> tuple[float, float]:
     return await _http(seconds, False)
 
 
-async def case_websocket(seconds: float) -> float:
+async def case_websocket(seconds: float) -> tuple[float, float]:
     from tornado import web, websocket
     from tornado.httpserver import HTTPServer
     from tornado.netutil import bind_sockets
@@ -206,7 +208,7 @@ async def case_websocket(seconds: float) -> float:
     conn.close()
     server.stop()
     await server.close_all_connections()
-    return n / took
+    return n, took
 
 
 def child(case: str, variant: str, seconds: float) -> None:
@@ -216,7 +218,9 @@ def child(case: str, variant: str, seconds: float) -> None:
     asyncio.set_event_loop(loop)
     coro = globals()[f"case_{case}"]
     loop.run_until_complete(coro(seconds / 4))  # warm-up
-    rate = loop.run_until_complete(coro(seconds))
+    cpu0 = time.process_time()
+    amount, took = loop.run_until_complete(coro(seconds))
+    cpu = time.process_time() - cpu0
     if variant.startswith("ioloop_c"):
         from tornado.iostream import IOStream as Stock
 
@@ -234,7 +238,33 @@ def child(case: str, variant: str, seconds: float) -> None:
         b.close()
         assert native == (variant == "ioloop_c"), (variant, native)
     loop.close()
-    print(rate)
+    print(amount / took, amount / cpu)
+
+
+def report(title: str, table: dict, cases: list[str], variants: list[str]) -> None:
+    """Medians per variant, and ours against each anchor as the median of
+    the run-by-run ratios."""
+    print(f"\nRates {title}, medians\n")
+    print("| case | unit | " + " | ".join(variants) + " |")
+    print("|---|---|" + "---|" * len(variants))
+    for case in cases:
+        cells = [f"{statistics.median(table[case, v]):.1f}" for v in variants]
+        print(f"| {case} | {UNITS[case]} | " + " | ".join(cells) + " |")
+    ours = [v for v in variants if v.startswith("ioloop_c")]
+    anchors = [v for v in variants if not v.startswith("ioloop_c")]
+    if not (ours and anchors):
+        return
+    print(f"\nMedian of run-by-run ratios ({title})\n")
+    head = [f"{o} / {a}" for o in ours for a in anchors]
+    print("| case | " + " | ".join(head) + " |")
+    print("|---|" + "---|" * len(head))
+    for case in cases:
+        cells = []
+        for o in ours:
+            for a in anchors:
+                r = [x / y for x, y in zip(table[case, o], table[case, a], strict=True)]
+                cells.append(f"{statistics.median(r):.2f}x")
+        print(f"| {case} | " + " | ".join(cells) + " |")
 
 
 def main() -> int:
@@ -251,6 +281,7 @@ def main() -> int:
     cases = args.cases.split(",")
     variants = args.variants.split(",")
     rates = {(c, v): [] for c in cases for v in variants}
+    cpu_rates = {(c, v): [] for c in cases for v in variants}
     for run in range(args.runs):
         for case in cases:
             for variant in variants:
@@ -261,31 +292,16 @@ def main() -> int:
                 )
                 if out.returncode != 0:
                     raise SystemExit(f"{case} on {variant} failed:\n{out.stderr}")
-                rate = float(out.stdout.split()[-1])
+                rate, cpu_rate = map(float, out.stdout.split()[-2:])
                 rates[case, variant].append(rate)
+                cpu_rates[case, variant].append(cpu_rate)
                 print(f"run {run + 1}/{args.runs} {case:10s} {variant:16s} {rate:12.1f} "
-                      f"{UNITS[case]}", flush=True)
+                      f"{UNITS[case]} ({cpu_rate:.1f} per CPU second)", flush=True)
     print(f"\nTornado data path, {args.runs} runs x {args.seconds:g} s per case and "
-          "variant, alternating; medians\n")
-    print("| case | unit | " + " | ".join(variants) + " |")
-    print("|---|---|" + "---|" * len(variants))
-    for case in cases:
-        cells = [f"{statistics.median(rates[case, v]):.1f}" for v in variants]
-        print(f"| {case} | {UNITS[case]} | " + " | ".join(cells) + " |")
-    ours = [v for v in variants if v.startswith("ioloop_c")]
-    anchors = [v for v in variants if not v.startswith("ioloop_c")]
-    if ours and anchors:
-        print("\nMedian of run-by-run ratios\n")
-        head = [f"{o} / {a}" for o in ours for a in anchors]
-        print("| case | " + " | ".join(head) + " |")
-        print("|---|" + "---|" * len(head))
-        for case in cases:
-            cells = []
-            for o in ours:
-                for a in anchors:
-                    r = [x / y for x, y in zip(rates[case, o], rates[case, a], strict=True)]
-                    cells.append(f"{statistics.median(r):.2f}x")
-            print(f"| {case} | " + " | ".join(cells) + " |")
+          "variant, alternating")
+    for title, table in (("per wall-clock second", rates),
+                         ("per CPU second of the process (user + system)", cpu_rates)):
+        report(title, table, cases, variants)
     return 0
 
 

@@ -32,6 +32,8 @@
 
 /* An empty read buffer bigger than this is freed rather than kept. */
 #define IOL_KEEP_RBUF (256 * 1024)
+/* A take of the whole buffer from this size on hands the block over. */
+#define IOL_HAND_OVER (256 * 1024)
 
 static int
 check_exports(IOStreamCoreObject *s)
@@ -74,14 +76,32 @@ rbuf_reserve(IOStreamCoreObject *s, Py_ssize_t want)
         memmove(s->rbuf, s->rbuf + s->rpos, (size_t)s->rlen);
         s->rpos = 0;
     }
-    char *nb = PyMem_Realloc(s->rbuf, (size_t)ncap);
-    if (nb == NULL) {
-        PyErr_NoMemory();
+    /* The block is a bytes object of our own (refcount 1, never shared
+     * while it is the buffer), so that a take of all of it can hand it
+     * over as the result without a copy; see iol_ios_take(). */
+    if (s->rblock == NULL) {
+        s->rblock = PyBytes_FromStringAndSize(NULL, ncap);
+    }
+    else if (_PyBytes_Resize(&s->rblock, ncap) < 0) {
+        s->rblock = NULL;
+    }
+    if (s->rblock == NULL) {
+        /* _PyBytes_Resize() freed the block: what it held is gone. */
+        s->rbuf = NULL;
+        s->rcap = s->rlen = s->rpos = 0;
         return -1;
     }
-    s->rbuf = nb;
+    s->rbuf = PyBytes_AS_STRING(s->rblock);
     s->rcap = ncap;
     return 0;
+}
+
+static void
+rbuf_free(IOStreamCoreObject *s)
+{
+    Py_CLEAR(s->rblock);
+    s->rbuf = NULL;
+    s->rcap = 0;
 }
 
 /* Forget n unread bytes (n <= rlen). */
@@ -95,9 +115,7 @@ rbuf_drop(IOStreamCoreObject *s, Py_ssize_t n)
     if (s->rlen == 0) {
         s->rpos = 0;
         if (s->rcap > IOL_KEEP_RBUF) {
-            PyMem_Free(s->rbuf);
-            s->rbuf = NULL;
-            s->rcap = 0;
+            rbuf_free(s);
         }
     }
 }
@@ -324,6 +342,18 @@ iol_ios_take(IOStreamCoreObject *s, Py_ssize_t n)
     }
     if (check_exports(s) < 0) {
         return NULL;
+    }
+    if (s->rpos == 0 && n == s->rlen && n >= IOL_HAND_OVER) {
+        /* A large message that is the whole buffer: the block itself,
+         * cut to size (in place), becomes the result. */
+        PyObject *b = s->rblock;
+        s->rblock = NULL;
+        rbuf_free(s);
+        rbuf_drop(s, n);
+        if (_PyBytes_Resize(&b, n) < 0) {
+            return NULL;
+        }
+        return b;
     }
     PyObject *b = PyBytes_FromStringAndSize(s->rbuf + s->rpos, n);
     if (b != NULL) {
@@ -571,8 +601,7 @@ IOStreamCore_dealloc(IOStreamCoreObject *s)
     PyTypeObject *tp = Py_TYPE(s);
     PyObject_GC_UnTrack(s);
     IOStreamCore_clear(s);
-    PyMem_Free(s->rbuf);
-    s->rbuf = NULL;
+    rbuf_free(s);
     tp->tp_free((PyObject *)s);
     Py_DECREF(tp);
 }

@@ -20,7 +20,9 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     iol_modstate *st;
-    /* The read buffer: unread bytes are rbuf[rpos .. rpos + rlen). */
+    /* The read buffer: unread bytes are rbuf[rpos .. rpos + rlen), in
+     * the bytes object rblock (rbuf is its data). */
+    PyObject *rblock;
     char *rbuf;
     Py_ssize_t rpos, rlen, rcap;
     Py_ssize_t exports; /* memoryviews over the unread bytes */
@@ -79,6 +81,8 @@ int iol_iostream_type_init(PyObject *mod, iol_modstate *st);
 /* iostream.c, for iostream_event.c */
 #define IOL_IOS_GOT_EXC (-2)
 ssize_t iol_ios_recv(IOStreamCoreObject *s, Py_ssize_t size);
+/* The most one recv() asks for when read_bytes() knows it needs more. */
+#define IOL_IOS_BIG_RECV (4 * 1024 * 1024)
 Py_ssize_t iol_ios_find_delim(IOStreamCoreObject *s, PyObject *delim);
 Py_ssize_t iol_ios_find_blank_line(IOStreamCoreObject *s);
 PyObject *iol_ios_take(IOStreamCoreObject *s, Py_ssize_t n);

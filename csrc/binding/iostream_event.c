@@ -342,9 +342,12 @@ find_read_pos(IOStreamCoreObject *s, Py_ssize_t *pos)
 }
 
 /* _read_to_buffer: the count read, 0 if nothing came (or the stream
- * closed), -1 for an exception. */
+ * closed), -1 for an exception.  `more` is what a read_bytes() still
+ * needs: a recv() asks for that much at once (up to IOL_IOS_BIG_RECV)
+ * rather than read_chunk_size, which never reads past the target, so
+ * Tornado's checks see what they would see, in fewer calls. */
 static Py_ssize_t
-read_to_buffer(IOStreamCoreObject *s)
+read_to_buffer(IOStreamCoreObject *s, Py_ssize_t more)
 {
     if (!s->native_recv) {
         /* read_from_fd() was replaced: the Python path calls it. */
@@ -364,6 +367,9 @@ read_to_buffer(IOStreamCoreObject *s)
     if (as_ssize(s->read_chunk_size, &chunk) < 0 ||
         as_ssize(s->max_buffer_size, &max) < 0) {
         return -1;
+    }
+    if (more > chunk) {
+        chunk = more < IOL_IOS_BIG_RECV ? more : IOL_IOS_BIG_RECV;
     }
     ssize_t n = iol_ios_recv(s, chunk > 0 ? chunk : 1);
     if (n == IOL_IOS_GOT_EXC) {
@@ -391,12 +397,13 @@ read_to_buffer(IOStreamCoreObject *s)
 static int
 read_to_buffer_loop(IOStreamCoreObject *s, Py_ssize_t *pos)
 {
-    int has_target = 1;
+    int has_target = 1, exact = 0;
     Py_ssize_t target = 0;
     if (!is_none(s->read_bytes)) {
         if (as_ssize(s->read_bytes, &target) < 0) {
             return -1;
         }
+        exact = !s->user;
     }
     else if (!is_none(s->read_max_bytes)) {
         if (as_ssize(s->read_max_bytes, &target) < 0) {
@@ -408,7 +415,7 @@ read_to_buffer_loop(IOStreamCoreObject *s, Py_ssize_t *pos)
     }
     Py_ssize_t next_find = 0;
     while (!iol_ios_is_closed(s)) {
-        Py_ssize_t n = read_to_buffer(s);
+        Py_ssize_t n = read_to_buffer(s, exact ? target - size_of(s) : 0);
         if (n < 0) {
             return -1;
         }
