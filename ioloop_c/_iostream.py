@@ -125,7 +125,7 @@ class IOStream(_StockIOStream, IOStreamCore):
         self._c_set_fd(socket.fileno())
         self._c_native_recv = int(type(self).read_from_fd is _StockIOStream.read_from_fd)
 
-    read_from_fd = _ReadFromFd()  # type: ignore[assignment]
+    read_from_fd = _ReadFromFd()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # A subclass may override any step of the event path, so it takes
@@ -139,15 +139,15 @@ class IOStream(_StockIOStream, IOStreamCore):
             if name not in cls.__dict__:
                 setattr(cls, name, getattr(_tiostream.BaseIOStream, name))
 
-    _handle_events = IOStreamCore._c_handle_events
+    _handle_events = IOStreamCore._c_handle_events  # type: ignore[assignment]
     _handle_read = IOStreamCore._c_handle_read
     _handle_write = IOStreamCore._c_handle_write
     _read_to_buffer_loop = IOStreamCore._c_read_to_buffer_loop
     _find_read_pos = IOStreamCore._c_find_read_pos
-    _read_from_buffer = IOStreamCore._c_read_from_buffer
-    _finish_read = IOStreamCore._c_finish_read
+    _read_from_buffer = IOStreamCore._c_read_from_buffer  # type: ignore[assignment]
+    _finish_read = IOStreamCore._c_finish_read  # type: ignore[assignment]
     _maybe_add_error_listener = IOStreamCore._c_maybe_add_error_listener
-    _add_io_state = IOStreamCore._c_add_io_state
+    _add_io_state = IOStreamCore._c_add_io_state  # type: ignore[assignment]
 
     # -- buffers Tornado's own methods look at -----------------------------
 
@@ -167,7 +167,7 @@ class IOStream(_StockIOStream, IOStreamCore):
         return self._c_wsize > 0
 
     def _consume(self, loc: int) -> bytes:
-        return self._c_take(loc)  # type: ignore[no-any-return]
+        return self._c_take(loc)
 
     # -- the turns the C event path leaves to Python ------------------------
 
@@ -180,7 +180,8 @@ class IOStream(_StockIOStream, IOStreamCore):
             else:
                 bytes_read = self._read_via_read_from_fd()
         except OSError as e:
-            return self._c_recv_failed(e)
+            self._c_recv_failed(e)
+            return None
         if bytes_read is None:
             return 0
         if bytes_read == 0:
@@ -188,7 +189,7 @@ class IOStream(_StockIOStream, IOStreamCore):
             return 0
         if self._read_buffer_size > self.max_buffer_size:
             self._c_buffer_full()
-        return bytes_read  # type: ignore[no-any-return]
+        return bytes_read
 
     def _read_via_read_from_fd(self) -> int | None:
         if self._user_read_buffer:
@@ -196,7 +197,7 @@ class IOStream(_StockIOStream, IOStreamCore):
                 memoryview(self._read_buffer) as m,
                 m[self._read_buffer_size :] as view,
             ):
-                n = self.read_from_fd(view)
+                n: int | None = self.read_from_fd(view)
             if n:
                 self._c_append(n)
             return n
@@ -255,15 +256,16 @@ class IOStream(_StockIOStream, IOStreamCore):
     def _find_read_pos_regex(self) -> int | None:
         # The regex part of _find_read_pos, over the unread bytes in place.
         size = self._read_buffer_size
-        if size:
+        regex = self._read_regex
+        if size and regex is not None:
             with memoryview(self) as view:
-                m = self._read_regex.search(view)
+                m = regex.search(view)
                 loc = m.end() if m is not None else -1
                 del m
             if loc != -1:
-                self._check_max_bytes(self._read_regex, loc)
+                self._check_max_bytes(regex, loc)
                 return loc
-            self._check_max_bytes(self._read_regex, size)
+            self._check_max_bytes(regex, size)
         return None
 
     # -- reads and writes that start here ---------------------------------
@@ -309,7 +311,7 @@ class IOStream(_StockIOStream, IOStreamCore):
             raise
         return future
 
-    write = IOStreamCore._c_write
+    write = IOStreamCore._c_write  # type: ignore[assignment]
 
     def _c_write_full(self) -> None:
         raise StreamBufferFullError("Reached maximum write buffer size")
