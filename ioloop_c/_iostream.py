@@ -4,10 +4,13 @@
 ``isinstance`` check holds) and the C type ``ioloop_c._core.IOStreamCore``,
 which holds the read buffer (one contiguous block, read into in place,
 delimiters found with ``memmem``), ``read_into()``'s direct reads and the
-write queue (the caller's objects, sent with one ``sendmsg``).  Tornado's
-control flow is kept as Tornado writes it; only the methods that touch the
-buffers are replaced, so the order in which futures resolve and callbacks
-run, the errors raised and the ``error`` attribute are Tornado's.
+write queue (the caller's objects, sent with one ``sendmsg``), and runs
+BaseIOStream's event path and ``write()`` in C, step for step as Tornado
+writes them.  Everything else is Tornado's own code, and the rare turns of
+the event path (errors, a full buffer, an unsatisfiable read) call the
+helpers below, which log and close as Tornado does; so the order in which
+futures resolve and callbacks run, the errors raised and the ``error``
+attribute are Tornado's.
 
 When the current IOLoop runs on an ioloop_c loop, ``IOStream(...)`` from
 ``tornado.iostream`` (which is what ``TCPServer``, ``HTTPServer``,
