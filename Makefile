@@ -6,6 +6,7 @@
 #   make bench-versions - the headline benchmarks on each of BENCH_VERSIONS
 #   make bench-echo - the echo / aiohttp benchmark alone (benchmarks/echo_bench.py)
 #   make bench-udp - the UDP echo benchmark alone (benchmarks/udp_bench.py)
+#   make bench-iostream - Tornado's IOStream data path (benchmarks/tornado_stream_bench.py)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -18,7 +19,7 @@ CMAKE_ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: venv install test ctest pytest demo asan valgrind bench bench-quick bench-pytest lint wrk clean \
-	bench-deps bench-echo bench-udp \
+	bench-deps bench-echo bench-udp bench-iostream \
 	tsan soak soak-short refleak debug-python \
 	tornado-suite conformance
 
@@ -202,6 +203,12 @@ bench-echo: install wrk bench-deps
 UDP_ARGS ?= --rounds 5
 bench-udp: install
 	$(VPY) benchmarks/udp_bench.py --out benchmarks/results/udp $(UDP_ARGS)
+
+# Tornado's data path (IOStream, HTTP bodies, websockets) on stock, uvloop,
+# ours with Tornado's IOStream and ours with the native one.
+IOSTREAM_BENCH_ARGS ?=
+bench-iostream: install
+	cd /tmp && $(CURDIR)/$(VPY) $(CURDIR)/benchmarks/tornado_stream_bench.py $(IOSTREAM_BENCH_ARGS)
 
 # The echo benchmark's anchors: aiofastnet patched onto loops, aiohttp.
 bench-deps: $(VPY)

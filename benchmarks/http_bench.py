@@ -14,7 +14,9 @@ Python 3.12+), `ioloop_c-stockwrap` (`ioloop_c-set` with Tornado's stock
 `AsyncIOMainLoop` registered around the loop first: what that way gave
 before ioloop_c adopted such loops).  Any of ours with `-off` appended runs with per-callback
 timing and the slow-callback detector off (the app runs ioloop_c with the
-detector on at 0.1 s), to measure what they cost.
+detector on at 0.1 s), to measure what they cost; with `-stockio` appended
+(after `-off` if both), with Tornado's own IOStream instead of the native one
+(`IOLOOP_C_IOSTREAM=stock`).
 
 Each loop serves examples/app.py (the same Tornado application) in its own
 process on loopback; wrk (Debian package `wrk`) loads `/` with one thread
@@ -65,13 +67,18 @@ def start_server(loop: str, port: int, processes: int, python: str | None = None
                  prefix: str = "", cpu: int | None = None) -> subprocess.Popen:
     # "ioloop_c-off": ioloop_c with per-callback timing (and so the
     # slow-callback detector) turned off, to measure what they cost.
+    # "...-stockio": ours with Tornado's own IOStream (IOLOOP_C_IOSTREAM=stock).
+    env = dict(os.environ)
+    if loop.endswith("-stockio"):
+        env["IOLOOP_C_IOSTREAM"] = "stock"
+        loop = loop.removesuffix("-stockio")
     flags = ["--no-callback-timing"] if loop.endswith("-off") else []
     proc = subprocess.Popen(
         [*shlex.split(prefix), *_pin(cpu), python or sys.executable, APP,
          "--loop", loop.removesuffix("-off"), "--port", str(port),
          "--processes", str(processes), *flags],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd="/",
-        start_new_session=True,
+        start_new_session=True, env=env,
     )
     announced = 0
     deadline = time.monotonic() + 60

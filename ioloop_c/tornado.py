@@ -36,10 +36,18 @@ from typing import Any
 from tornado import ioloop as _tioloop
 from tornado.platform import asyncio as _tasyncio
 
-from . import _tornado_hook
+from . import _iostream, _tornado_hook
+from ._iostream import IOStream, native_iostream_enabled, use_native_iostream
 from ._loop import Loop
 
-__all__ = ["IOLoop", "MainLoop", "TornadoLoop"]
+__all__ = [
+    "IOLoop",
+    "IOStream",
+    "MainLoop",
+    "TornadoLoop",
+    "native_iostream_enabled",
+    "use_native_iostream",
+]
 
 app_log = logging.getLogger("tornado.application")
 
@@ -88,6 +96,10 @@ class _NativeMixin:
         native._callback_logger = app_log
         for name, native_name in _NATIVE.items():
             setattr(self, name, getattr(native, native_name))
+        # tornado.iostream.IOStream(...) gives the native IOStream while
+        # an IOLoop like this one is current.
+        if _iostream.native_iostream_enabled():
+            _iostream.patch()
 
     def close(self, all_fds: bool = False) -> None:
         native = self._native

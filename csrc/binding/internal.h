@@ -26,6 +26,7 @@ typedef struct iol_modstate iol_modstate;
 #include "transport.h"
 #include "datagram.h"
 #include "tls.h"
+#include "iostream.h"
 
 struct iol_modstate {
     PyTypeObject *LoopType;
@@ -75,6 +76,15 @@ struct iol_modstate {
     PyObject *tls_desc[IOL_TD_N];
     PyObject *tls_empty;
     PyObject *tls_names[IOL_TLS_NNAMES];
+    /* iostream.c: the core of the Tornado IOStream face. */
+    PyTypeObject *IOStreamCoreType;
+    PyObject *ios_str[IOL_IOS_NSTR];
+    PyObject *ios_class;         /* the class on the C event path */
+    PyObject *ios_handle_events; /* BaseIOStream._handle_events */
+    PyObject *ios_add_io_state;  /* BaseIOStream._add_io_state */
+    PyObject *ios_header_regex;  /* Tornado's compiled header regex */
+    PyObject *ios_future;        /* tornado.concurrent.Future */
+    PyObject *ios_retrieve;      /* marks a write future's error seen */
     /* Freed handles (exact HandleType and TimerHandleType), kept for
      * reuse as uvloop and CPython's own freelists do: a reused handle
      * costs no allocation and does not count towards the next garbage

@@ -97,7 +97,8 @@ module_exec(PyObject *mod)
 #undef INTERN
     if (iol_transport_type_init(mod, st) < 0 ||
         iol_datagram_type_init(mod, st) < 0 ||
-        iol_listener_type_init(mod, st) < 0 || iol_tls_init(mod, st) < 0) {
+        iol_listener_type_init(mod, st) < 0 || iol_tls_init(mod, st) < 0 ||
+        iol_iostream_type_init(mod, st) < 0) {
         return -1;
     }
     if (PyModule_AddIntConstant(mod, "READ", IOL_READ) < 0 ||
@@ -117,6 +118,13 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->TimerHandleType);
     Py_VISIT(st->TransportType);
     Py_VISIT(st->DatagramType);
+    Py_VISIT(st->IOStreamCoreType);
+    Py_VISIT(st->ios_class);
+    Py_VISIT(st->ios_handle_events);
+    Py_VISIT(st->ios_add_io_state);
+    Py_VISIT(st->ios_header_regex);
+    Py_VISIT(st->ios_future);
+    Py_VISIT(st->ios_retrieve);
     Py_VISIT(st->BufferedProtocol);
     Py_VISIT(st->ListenerType);
     Py_VISIT(st->socket_class);
@@ -137,6 +145,16 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->str_report_slow);
     Py_CLEAR(st->str_close);
     Py_CLEAR(st->TransportType);
+    Py_CLEAR(st->IOStreamCoreType);
+    Py_CLEAR(st->ios_class);
+    Py_CLEAR(st->ios_handle_events);
+    Py_CLEAR(st->ios_add_io_state);
+    Py_CLEAR(st->ios_header_regex);
+    Py_CLEAR(st->ios_future);
+    Py_CLEAR(st->ios_retrieve);
+    for (int i = 0; i < IOL_IOS_NSTR; i++) {
+        Py_CLEAR(st->ios_str[i]);
+    }
     Py_CLEAR(st->BufferedProtocol);
     Py_CLEAR(st->str_data_received);
     Py_CLEAR(st->str_get_buffer);
@@ -169,6 +187,9 @@ static PyMethodDef module_methods[] = {
      "Names of the backends usable on this host, best first."},
     {"monotonic", module_monotonic, METH_NOARGS,
      "The engine's monotonic clock, in seconds."},
+    {"_iostream_configure", iol_ios_configure, METH_VARARGS,
+     "The IOStream class on the C event path, and Tornado's own "
+     "_handle_events and _add_io_state."},
     {NULL, NULL, 0, NULL},
 };
 

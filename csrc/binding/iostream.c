@@ -1,0 +1,723 @@
+/*
+ * iostream.c: the native core under Tornado's IOStream face.
+ *
+ * Tornado's IOStream keeps its read buffer in a bytearray that every
+ * read appends to (after reading into a fresh bytearray of
+ * read_chunk_size) and every consume deletes from the front of, and its
+ * write buffer in a deque of bytearrays and memoryviews sent one piece
+ * per send().  This type holds both in C instead:
+ *
+ * - the read buffer is one contiguous, growable block with a read
+ *   position; recv() goes straight into its free tail, delimiters are
+ *   found with memmem(), a consume copies the bytes out and moves the
+ *   position (the block is compacted only when the tail is too short);
+ *   the unread bytes are exported read-only through the buffer protocol,
+ *   so read_until_regex() searches them in place;
+ * - read_into() reads straight into the caller's buffer;
+ * - the write queue (iostream_write.c) holds the caller's bytes objects
+ *   by reference and goes out with one sendmsg() of all its pieces.
+ *
+ * ioloop_c/_iostream.py subclasses tornado.iostream.IOStream and this
+ * type, and keeps Tornado's control flow around these primitives.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <structmember.h>
+#include <sys/uio.h>
+
+#include "../engine/sock.h"
+
+/* An empty read buffer bigger than this is freed rather than kept. */
+#define IOL_KEEP_RBUF (256 * 1024)
+/* A take of the whole buffer from this size on hands the block over. */
+#define IOL_HAND_OVER (256 * 1024)
+
+static int
+check_exports(IOStreamCoreObject *s)
+{
+    if (s->exports > 0) {
+        PyErr_SetString(PyExc_BufferError,
+                        "the read buffer is exported (a memoryview of the "
+                        "stream is alive)");
+        return -1;
+    }
+    return 0;
+}
+
+/* Make room for `want` more bytes after the unread ones. */
+static int
+rbuf_reserve(IOStreamCoreObject *s, Py_ssize_t want)
+{
+    Py_ssize_t tail = s->rcap - s->rpos - s->rlen;
+    if (tail >= want) {
+        return 0;
+    }
+    if (check_exports(s) < 0) {
+        return -1;
+    }
+    if (s->rpos > 0 && s->rcap - s->rlen >= want) {
+        memmove(s->rbuf, s->rbuf + s->rpos, (size_t)s->rlen);
+        s->rpos = 0;
+        return 0;
+    }
+    if (want > PY_SSIZE_T_MAX / 2 - s->rlen) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t need = s->rlen + want;
+    Py_ssize_t ncap = s->rcap ? s->rcap : 4096;
+    while (ncap < need) {
+        ncap *= 2;
+    }
+    if (s->rpos > 0) {
+        memmove(s->rbuf, s->rbuf + s->rpos, (size_t)s->rlen);
+        s->rpos = 0;
+    }
+    /* The block is a bytes object of our own (refcount 1, never shared
+     * while it is the buffer), so that a take of all of it can hand it
+     * over as the result without a copy; see iol_ios_take(). */
+    if (s->rblock == NULL) {
+        s->rblock = PyBytes_FromStringAndSize(NULL, ncap);
+    }
+    else if (_PyBytes_Resize(&s->rblock, ncap) < 0) {
+        s->rblock = NULL;
+    }
+    if (s->rblock == NULL) {
+        /* _PyBytes_Resize() freed the block: what it held is gone. */
+        s->rbuf = NULL;
+        s->rcap = s->rlen = s->rpos = 0;
+        return -1;
+    }
+    s->rbuf = PyBytes_AS_STRING(s->rblock);
+    s->rcap = ncap;
+    return 0;
+}
+
+static void
+rbuf_free(IOStreamCoreObject *s)
+{
+    Py_CLEAR(s->rblock);
+    s->rbuf = NULL;
+    s->rcap = 0;
+}
+
+/* Forget n unread bytes (n <= rlen). */
+static void
+rbuf_drop(IOStreamCoreObject *s, Py_ssize_t n)
+{
+    s->fscan = 0;
+    s->hscan = 0;
+    s->rpos += n;
+    s->rlen -= n;
+    if (s->rlen == 0) {
+        s->rpos = 0;
+        if (s->rcap > IOL_KEEP_RBUF) {
+            rbuf_free(s);
+        }
+    }
+}
+
+void
+iol_ios_user_end(IOStreamCoreObject *s)
+{
+    s->user = 0;
+    s->ufill = 0;
+    Py_CLEAR(s->uobj);
+}
+
+/* ------------------------------------------------------------------ */
+/* The read side */
+
+/* One recv() of at most `size` bytes, into the caller's buffer during
+ * read_into() and into the read buffer otherwise.  The count, 0 at end
+ * of file, -1 with errno, or IOL_IOS_GOT_EXC with an exception set. */
+ssize_t
+iol_ios_recv(IOStreamCoreObject *s, Py_ssize_t size)
+{
+    ssize_t n;
+    if (s->user) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(s->uobj, &view, PyBUF_WRITABLE) < 0) {
+            return IOL_IOS_GOT_EXC;
+        }
+        Py_ssize_t room = view.len - s->ufill;
+        if (room <= 0) {
+            PyBuffer_Release(&view);
+            return 0;
+        }
+        n = iol_sock_recv(s->fd, (char *)view.buf + s->ufill,
+                          (size_t)room);
+        int err = errno;
+        PyBuffer_Release(&view);
+        errno = err;
+        if (n > 0) {
+            s->ufill += n;
+        }
+        return n;
+    }
+    if (rbuf_reserve(s, size) < 0) {
+        return IOL_IOS_GOT_EXC;
+    }
+    n = iol_sock_recv(s->fd, s->rbuf + s->rpos + s->rlen, (size_t)size);
+    if (n > 0) {
+        s->rlen += n;
+    }
+    return n;
+}
+
+/* _c_recv(size): iol_ios_recv() for Python: the count, 0 at end of file,
+ * None if nothing was there (EAGAIN), OSError for anything else;
+ * Tornado's read_from_fd() and buffer append in one step. */
+static PyObject *
+IOStreamCore_recv(IOStreamCoreObject *s, PyObject *arg)
+{
+    Py_ssize_t size = PyLong_AsSsize_t(arg);
+    if (size == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (size <= 0) {
+        PyErr_SetString(PyExc_ValueError, "size must be positive");
+        return NULL;
+    }
+    ssize_t n = iol_ios_recv(s, size);
+    if (n == IOL_IOS_GOT_EXC) {
+        return NULL;
+    }
+    if (n < 0) {
+        if (iol_sock_would_block(errno)) {
+            Py_RETURN_NONE;
+        }
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromSsize_t(n);
+}
+
+/* _c_append(data): add bytes read by some other means (a subclass's own
+ * read_from_fd()) to the read buffer, or count them in read_into(). */
+static PyObject *
+IOStreamCore_append(IOStreamCoreObject *s, PyObject *arg)
+{
+    if (s->user) {
+        Py_ssize_t n = PyLong_AsSsize_t(arg);
+        if (n == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        s->ufill += n;
+        Py_RETURN_NONE;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    int rc = rbuf_reserve(s, view.len);
+    if (rc == 0 && view.len > 0) {
+        memcpy(s->rbuf + s->rpos + s->rlen, view.buf, (size_t)view.len);
+        s->rlen += view.len;
+    }
+    PyBuffer_Release(&view);
+    if (rc < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Where the delimiter begins in the unread bytes, or -1.  A search
+ * resumes where the last miss for the same delimiter left off, so a
+ * message that arrives in many pieces is scanned once, not once per
+ * piece (Tornado rescans from the start on every read event). */
+static Py_ssize_t
+find_in(IOStreamCoreObject *s, PyObject *delim, const char *d,
+        Py_ssize_t dlen)
+{
+    if (s->user) {
+        /* Delimited reads never run during read_into(). */
+        return -1;
+    }
+    Py_ssize_t start = 0;
+    if (s->fdelim == delim) {
+        start = s->fscan;
+    }
+    else {
+        Py_XSETREF(s->fdelim, Py_NewRef(delim));
+    }
+    if (dlen == 0) {
+        return 0;
+    }
+    Py_ssize_t pos = -1;
+    if (start < s->rlen && dlen <= s->rlen - start) {
+        const char *base = s->rbuf + s->rpos;
+        const char *hit = memmem(base + start, (size_t)(s->rlen - start), d,
+                                 (size_t)dlen);
+        pos = hit ? (Py_ssize_t)(hit - base) : -1;
+    }
+    if (pos < 0) {
+        Py_ssize_t next = s->rlen - dlen + 1;
+        s->fscan = next > start ? next : start;
+    }
+    return pos;
+}
+
+/* The delimiter's position (see find_in()), -1 if it is not there, or
+ * IOL_IOS_GOT_EXC for a delimiter that is no buffer. */
+Py_ssize_t
+iol_ios_find_delim(IOStreamCoreObject *s, PyObject *delim)
+{
+    if (PyBytes_CheckExact(delim)) {
+        return find_in(s, delim, PyBytes_AS_STRING(delim),
+                       PyBytes_GET_SIZE(delim));
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(delim, &view, PyBUF_SIMPLE) < 0) {
+        return IOL_IOS_GOT_EXC;
+    }
+    /* A mutable delimiter may change between searches: no resume. */
+    s->fscan = 0;
+    Py_CLEAR(s->fdelim);
+    Py_ssize_t pos = find_in(s, Py_None, view.buf, view.len);
+    Py_CLEAR(s->fdelim);
+    s->fscan = 0;
+    PyBuffer_Release(&view);
+    return pos;
+}
+
+/* Where a match of Tornado's header regex, rb"\r?\n\r?\n", ends in the
+ * unread bytes, or -1: the leftmost match starts at or just before the
+ * first '\n' that a '\n' or "\r\n" follows, and its end is fixed by that
+ * '\n'.  A miss resumes two bytes before the end, where a '\n' may still
+ * be completed. */
+Py_ssize_t
+iol_ios_find_blank_line(IOStreamCoreObject *s)
+{
+    if (s->user) {
+        return -1;
+    }
+    const char *base = s->rbuf + s->rpos;
+    Py_ssize_t i = s->hscan;
+    while (i < s->rlen) {
+        const char *nl = memchr(base + i, '\n', (size_t)(s->rlen - i));
+        if (nl == NULL) {
+            break;
+        }
+        i = nl - base;
+        if (i + 1 < s->rlen && base[i + 1] == '\n') {
+            return i + 2;
+        }
+        if (i + 2 < s->rlen && base[i + 1] == '\r' && base[i + 2] == '\n') {
+            return i + 3;
+        }
+        if (i + 2 >= s->rlen) {
+            break;
+        }
+        i++;
+    }
+    Py_ssize_t next = s->rlen - 2;
+    if (next > s->hscan) {
+        s->hscan = next;
+    }
+    return -1;
+}
+
+/* _c_find(delimiter): see iol_ios_find_delim(). */
+static PyObject *
+IOStreamCore_find(IOStreamCoreObject *s, PyObject *delim)
+{
+    Py_ssize_t pos = iol_ios_find_delim(s, delim);
+    return pos == IOL_IOS_GOT_EXC ? NULL : PyLong_FromSsize_t(pos);
+}
+
+/* The first n unread bytes as bytes, consumed. */
+PyObject *
+iol_ios_take(IOStreamCoreObject *s, Py_ssize_t n)
+{
+    if (n < 0 || n > s->rlen) {
+        PyErr_Format(PyExc_ValueError, "cannot take %zd of %zd buffered "
+                     "bytes", n, s->rlen);
+        return NULL;
+    }
+    if (n == 0) {
+        return PyBytes_FromStringAndSize(NULL, 0);
+    }
+    if (check_exports(s) < 0) {
+        return NULL;
+    }
+    if (s->rpos == 0 && n == s->rlen && n >= IOL_HAND_OVER) {
+        /* A large message that is the whole buffer: the block itself,
+         * cut to size (in place), becomes the result. */
+        PyObject *b = s->rblock;
+        s->rblock = NULL;
+        rbuf_free(s);
+        rbuf_drop(s, n);
+        if (_PyBytes_Resize(&b, n) < 0) {
+            return NULL;
+        }
+        return b;
+    }
+    PyObject *b = PyBytes_FromStringAndSize(s->rbuf + s->rpos, n);
+    if (b != NULL) {
+        rbuf_drop(s, n);
+    }
+    return b;
+}
+
+/* _c_take(n): see iol_ios_take(). */
+static PyObject *
+IOStreamCore_take(IOStreamCoreObject *s, PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return iol_ios_take(s, n);
+}
+
+/* _c_user_begin(buf): start a read_into(buf).  What is buffered already
+ * goes first (as much as fits), and later reads go straight into buf.
+ * Returns how many bytes were copied. */
+static PyObject *
+IOStreamCore_user_begin(IOStreamCoreObject *s, PyObject *buf)
+{
+    if (s->user) {
+        PyErr_SetString(PyExc_RuntimeError, "already reading into a buffer");
+        return NULL;
+    }
+    if (check_exports(s) < 0) {
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE) < 0) {
+        return NULL;
+    }
+    Py_ssize_t n = view.len < s->rlen ? view.len : s->rlen;
+    if (n > 0) {
+        memcpy(view.buf, s->rbuf + s->rpos, (size_t)n);
+        rbuf_drop(s, n);
+    }
+    PyBuffer_Release(&view);
+    s->user = 1;
+    s->ufill = n;
+    s->uobj = Py_NewRef(buf);
+    return PyLong_FromSsize_t(n);
+}
+
+static PyObject *
+IOStreamCore_user_end(IOStreamCoreObject *s, PyObject *Py_UNUSED(ignored))
+{
+    iol_ios_user_end(s);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+IOStreamCore_set_fd(IOStreamCoreObject *s, PyObject *arg)
+{
+    int fd = iol_long_as_int(arg);
+    if (fd == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    s->fd = fd;
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Attributes Tornado's own code reads */
+
+static PyObject *
+get_read_buffer_size(IOStreamCoreObject *s, void *Py_UNUSED(c))
+{
+    return PyLong_FromSsize_t(s->user ? s->ufill : s->rlen);
+}
+
+/* BaseIOStream.__init__ sets it to 0; the size is the buffer's own. */
+static int
+set_read_buffer_size(IOStreamCoreObject *s, PyObject *v, void *Py_UNUSED(c))
+{
+    Py_ssize_t n = v ? PyLong_AsSsize_t(v) : -1;
+    if (n == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (n != (s->user ? s->ufill : s->rlen)) {
+        PyErr_SetString(PyExc_AttributeError,
+                        "_read_buffer_size follows the native read buffer");
+        return -1;
+    }
+    return 0;
+}
+
+/* A copy of the unread bytes (the caller's buffer during read_into). */
+static PyObject *
+get_read_buffer(IOStreamCoreObject *s, void *Py_UNUSED(c))
+{
+    if (s->user) {
+        return Py_NewRef(s->uobj);
+    }
+    return PyByteArray_FromStringAndSize(s->rlen ? s->rbuf + s->rpos : "",
+                                         s->rlen);
+}
+
+/* BaseIOStream.__init__ sets an empty bytearray; anything else would be
+ * a second buffer the native one knows nothing of. */
+static int
+set_read_buffer(IOStreamCoreObject *s, PyObject *v, void *Py_UNUSED(c))
+{
+    Py_ssize_t n = v ? PyObject_Size(v) : -1;
+    if (n < 0 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (n != 0 || s->rlen != 0 || s->user) {
+        PyErr_SetString(PyExc_AttributeError,
+                        "_read_buffer is the native read buffer");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+get_user(IOStreamCoreObject *s, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(s->user);
+}
+
+/* BaseIOStream.__init__ sets False; read_into() is the native one. */
+static int
+set_user(IOStreamCoreObject *s, PyObject *v, void *Py_UNUSED(c))
+{
+    int b = v ? PyObject_IsTrue(v) : -1;
+    if (b < 0 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (b != s->user) {
+        PyErr_SetString(PyExc_AttributeError,
+                        "_user_read_buffer follows the native read_into()");
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The buffer protocol: the unread bytes, read-only, for regex search */
+
+static int
+IOStreamCore_getbuffer(IOStreamCoreObject *s, Py_buffer *view, int flags)
+{
+    if (s->user) {
+        PyErr_SetString(PyExc_BufferError, "reading into a caller's buffer");
+        view->obj = NULL;
+        return -1;
+    }
+    char *p = s->rlen ? s->rbuf + s->rpos : "";
+    if (PyBuffer_FillInfo(view, (PyObject *)s, p, s->rlen, 1, flags) < 0) {
+        return -1;
+    }
+    s->exports++;
+    return 0;
+}
+
+static void
+IOStreamCore_releasebuffer(IOStreamCoreObject *s, Py_buffer *Py_UNUSED(v))
+{
+    s->exports--;
+}
+
+/* ------------------------------------------------------------------ */
+/* The type */
+
+static PyObject *
+IOStreamCore_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
+                 PyObject *Py_UNUSED(kwds))
+{
+    IOStreamCoreObject *s = (IOStreamCoreObject *)type->tp_alloc(type, 0);
+    if (s == NULL) {
+        return NULL;
+    }
+    s->st = iol_state_of_type(type);
+    if (s->st == NULL) {
+        Py_DECREF(s);
+        return NULL;
+    }
+    s->fd = -1;
+    return (PyObject *)s;
+}
+
+static int
+IOStreamCore_traverse(IOStreamCoreObject *s, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(s));
+    Py_VISIT(s->uobj);
+    Py_VISIT(s->fdelim);
+    Py_VISIT(s->read_future);
+    Py_VISIT(s->read_bytes);
+    Py_VISIT(s->read_delimiter);
+    Py_VISIT(s->read_regex);
+    Py_VISIT(s->read_max_bytes);
+    Py_VISIT(s->read_partial);
+    Py_VISIT(s->read_until_close);
+    Py_VISIT(s->closed);
+    Py_VISIT(s->connecting);
+    Py_VISIT(s->state);
+    Py_VISIT(s->close_callback);
+    Py_VISIT(s->write_futures);
+    Py_VISIT(s->io_loop);
+    Py_VISIT(s->socket);
+    Py_VISIT(s->max_buffer_size);
+    Py_VISIT(s->read_chunk_size);
+    Py_VISIT(s->max_write_buffer_size);
+    for (Py_ssize_t i = 0; i < s->wlen; i++) {
+        Py_VISIT(s->wq[s->whead + i].obj);
+    }
+    return 0;
+}
+
+static int
+IOStreamCore_clear(IOStreamCoreObject *s)
+{
+    iol_ios_user_end(s);
+    iol_ios_queue_clear(s);
+    Py_CLEAR(s->fdelim);
+    Py_CLEAR(s->read_future);
+    Py_CLEAR(s->read_bytes);
+    Py_CLEAR(s->read_delimiter);
+    Py_CLEAR(s->read_regex);
+    Py_CLEAR(s->read_max_bytes);
+    Py_CLEAR(s->read_partial);
+    Py_CLEAR(s->read_until_close);
+    Py_CLEAR(s->closed);
+    Py_CLEAR(s->connecting);
+    Py_CLEAR(s->state);
+    Py_CLEAR(s->close_callback);
+    Py_CLEAR(s->write_futures);
+    Py_CLEAR(s->io_loop);
+    Py_CLEAR(s->socket);
+    Py_CLEAR(s->max_buffer_size);
+    Py_CLEAR(s->read_chunk_size);
+    Py_CLEAR(s->max_write_buffer_size);
+    return 0;
+}
+
+static void
+IOStreamCore_dealloc(IOStreamCoreObject *s)
+{
+    PyTypeObject *tp = Py_TYPE(s);
+    PyObject_GC_UnTrack(s);
+    IOStreamCore_clear(s);
+    rbuf_free(s);
+    tp->tp_free((PyObject *)s);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef iostream_methods[] = {
+    {"_c_recv", (PyCFunction)IOStreamCore_recv, METH_O, NULL},
+    {"_c_append", (PyCFunction)IOStreamCore_append, METH_O, NULL},
+    {"_c_find", (PyCFunction)IOStreamCore_find, METH_O, NULL},
+    {"_c_take", (PyCFunction)IOStreamCore_take, METH_O, NULL},
+    {"_c_user_begin", (PyCFunction)IOStreamCore_user_begin, METH_O, NULL},
+    {"_c_user_end", (PyCFunction)IOStreamCore_user_end, METH_NOARGS, NULL},
+    {"_c_set_fd", (PyCFunction)IOStreamCore_set_fd, METH_O, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef iostream_getset[] = {
+    {"_read_buffer_size", (getter)get_read_buffer_size,
+     (setter)set_read_buffer_size, NULL, NULL},
+    {"_read_buffer", (getter)get_read_buffer, (setter)set_read_buffer,
+     NULL, NULL},
+    {"_user_read_buffer", (getter)get_user, (setter)set_user, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+#define IOL_IOS_MEMBER(name, field)                                          \
+    {name, T_OBJECT_EX, offsetof(IOStreamCoreObject, field), 0, NULL}
+static PyMemberDef iostream_members[] = {
+    IOL_IOS_MEMBER("_read_future", read_future),
+    IOL_IOS_MEMBER("_read_bytes", read_bytes),
+    IOL_IOS_MEMBER("_read_delimiter", read_delimiter),
+    IOL_IOS_MEMBER("_read_regex", read_regex),
+    IOL_IOS_MEMBER("_read_max_bytes", read_max_bytes),
+    IOL_IOS_MEMBER("_read_partial", read_partial),
+    IOL_IOS_MEMBER("_read_until_close", read_until_close),
+    IOL_IOS_MEMBER("_closed", closed),
+    IOL_IOS_MEMBER("_connecting", connecting),
+    IOL_IOS_MEMBER("_state", state),
+    IOL_IOS_MEMBER("_close_callback", close_callback),
+    IOL_IOS_MEMBER("_write_futures", write_futures),
+    IOL_IOS_MEMBER("io_loop", io_loop),
+    IOL_IOS_MEMBER("socket", socket),
+    IOL_IOS_MEMBER("max_buffer_size", max_buffer_size),
+    IOL_IOS_MEMBER("read_chunk_size", read_chunk_size),
+    {"_total_write_index", T_LONGLONG,
+     offsetof(IOStreamCoreObject, total_write_index), 0, NULL},
+    IOL_IOS_MEMBER("max_write_buffer_size", max_write_buffer_size),
+    {"_c_native_recv", T_INT, offsetof(IOStreamCoreObject, native_recv), 0,
+     NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+#undef IOL_IOS_MEMBER
+
+static PyType_Slot iostream_slots[] = {
+    {Py_tp_members, iostream_members},
+    {Py_tp_new, IOStreamCore_new},
+    {Py_tp_dealloc, IOStreamCore_dealloc},
+    {Py_tp_traverse, IOStreamCore_traverse},
+    {Py_tp_clear, IOStreamCore_clear},
+    {Py_tp_methods, iostream_methods},
+    {Py_tp_getset, iostream_getset},
+    {Py_bf_getbuffer, IOStreamCore_getbuffer},
+    {Py_bf_releasebuffer, IOStreamCore_releasebuffer},
+    {Py_tp_doc, "The native core of ioloop_c's Tornado IOStream: the read "
+                "buffer, the write queue and the socket calls."},
+    {0, NULL},
+};
+
+static PyType_Spec iostream_spec = {
+    .name = "ioloop_c._core.IOStreamCore",
+    .basicsize = sizeof(IOStreamCoreObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .slots = iostream_slots,
+};
+
+static int
+add_descr(PyTypeObject *tp, const char *name, PyObject *d)
+{
+    if (d == NULL) {
+        return -1;
+    }
+    int rc = PyDict_SetItemString(tp->tp_dict, name, d);
+    Py_DECREF(d);
+    return rc;
+}
+
+/* A spec has one method table and one getset table; those of the event
+ * path and of the write side live in their own files and are added
+ * here. */
+static int
+add_methods(PyTypeObject *tp)
+{
+    PyMethodDef *tables[] = {iol_ios_event_methods, iol_ios_write_methods};
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+        for (PyMethodDef *m = tables[t]; m->ml_name; m++) {
+            if (add_descr(tp, m->ml_name, PyDescr_NewMethod(tp, m)) < 0) {
+                return -1;
+            }
+        }
+    }
+    for (PyGetSetDef *g = iol_ios_write_getset; g->name; g++) {
+        if (add_descr(tp, g->name, PyDescr_NewGetSet(tp, g)) < 0) {
+            return -1;
+        }
+    }
+    PyType_Modified(tp);
+    return 0;
+}
+
+int
+iol_iostream_type_init(PyObject *mod, iol_modstate *st)
+{
+    st->IOStreamCoreType = (PyTypeObject *)PyType_FromModuleAndSpec(
+        mod, &iostream_spec, NULL);
+    if (st->IOStreamCoreType == NULL || add_methods(st->IOStreamCoreType) <
+        0 || iol_ios_event_init(mod, st) < 0) {
+        return -1;
+    }
+    return PyModule_AddType(mod, st->IOStreamCoreType);
+}

@@ -1,0 +1,518 @@
+"""The native Tornado IOStream (ioloop_c.tornado.IOStream) under faults and
+bad input: a peer that resets, a peer that never reads, reads past
+max_buffer_size and max_bytes, closes while a read or write is pending;
+and that streams leave no fd, no reference and no object behind.  Also:
+who gets the native class (every way in, TCPServer and TCPClient), who
+does not (SSLIOStream, other loops, the opt-outs), and the C header-regex
+search against Python's re."""
+
+import asyncio
+import gc
+import logging
+import os
+import random
+import re
+import socket
+import struct
+import subprocess
+import sys
+import textwrap
+import weakref
+
+import pytest
+
+pytest.importorskip("tornado")
+import tornado.iostream as ti  # noqa: E402
+from tornado.ioloop import IOLoop  # noqa: E402
+from tornado.iostream import (  # noqa: E402
+    StreamBufferFullError,
+    StreamClosedError,
+    UnsatisfiableReadError,
+)
+from tornado.tcpclient import TCPClient  # noqa: E402
+from tornado.tcpserver import TCPServer  # noqa: E402
+
+import ioloop_c  # noqa: E402
+import ioloop_c.tornado as shim  # noqa: E402
+from ioloop_c import _iostream  # noqa: E402
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def run(coro_fn, factory=ioloop_c.new_event_loop):
+    """Run coro_fn() on a fresh loop set as asyncio's current one (so the
+    IOLoop Tornado makes for it is the shim's MainLoop)."""
+    loop = factory()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(coro_fn())
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def pair(**kwargs):
+    a, b = socket.socketpair()
+    return ti.IOStream(a, **kwargs), ti.IOStream(b, **kwargs)
+
+
+def open_fds():
+    gc.collect()
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def settle(n=5):
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+# -- who gets the native class ------------------------------------------
+
+
+def test_stock_name_gives_native_class_on_our_loop():
+    async def main():
+        assert type(IOLoop.current()) is shim.MainLoop
+        a, b = pair()
+        assert type(a) is shim.IOStream and isinstance(a, ti.IOStream)
+        assert isinstance(a, ti.BaseIOStream)
+        a.close()
+        b.close()
+
+    run(main)
+
+
+def test_stock_loop_gets_stock_class():
+    async def main():
+        a, b = pair()
+        assert type(a) is ti.IOStream
+        a.close()
+        b.close()
+
+    _iostream.patch()
+    run(main, asyncio.new_event_loop)
+
+
+def test_sslio_stream_stays_stock():
+    async def main():
+        a, b = socket.socketpair()
+        s = ti.SSLIOStream(a, ssl_options={})
+        assert type(s) is ti.SSLIOStream
+        s.close()
+        b.close()
+
+    run(main)
+
+
+def test_use_native_iostream_off_and_on():
+    async def main():
+        shim.use_native_iostream(False)
+        try:
+            assert not shim.native_iostream_enabled()
+            a, b = pair()
+            assert type(a) is ti.IOStream
+            a.close()
+            b.close()
+        finally:
+            shim.use_native_iostream(True)
+        a, b = pair()
+        assert type(a) is shim.IOStream
+        a.close()
+        b.close()
+
+    run(main)
+
+
+def test_env_opt_out():
+    code = textwrap.dedent("""
+        import asyncio, socket, ioloop_c, ioloop_c.tornado as shim
+        import tornado.iostream as ti
+        async def main():
+            a, b = socket.socketpair()
+            s = ti.IOStream(a)
+            print(type(s).__module__, shim.native_iostream_enabled())
+            s.close(); b.close()
+        ioloop_c.run(main())
+    """)
+    env = dict(os.environ, IOLOOP_C_IOSTREAM="stock")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=60, check=True).stdout.split()
+    assert out == ["tornado.iostream", "False"]
+
+
+class _Recorder(TCPServer):
+    def __init__(self):
+        super().__init__()
+        self.kinds = []
+
+    async def handle_stream(self, stream, address):
+        self.kinds.append(type(stream))
+        data = await stream.read_until(b"\n")
+        await stream.write(data.upper())
+        stream.close()
+
+
+async def _tcp_round_trip():
+    server = _Recorder()
+    sock, port = _listener()
+    server.add_sockets([sock])
+    stream = await TCPClient().connect("127.0.0.1", port)
+    await stream.write(b"ping\n")
+    assert await stream.read_until(b"\n") == b"PING\n"
+    kinds = [type(stream)] + server.kinds
+    stream.close()
+    server.stop()
+    return kinds
+
+
+def _listener():
+    from tornado.netutil import bind_sockets
+
+    socks = bind_sockets(0, "127.0.0.1")
+    for extra in socks[1:]:
+        extra.close()
+    return socks[0], socks[0].getsockname()[1]
+
+
+@pytest.mark.parametrize("way", ["new_event_loop", "run", "runner", "install", "configure"])
+def test_tcpserver_and_tcpclient_get_native_every_way(way):
+    code = textwrap.dedent(f"""
+        import asyncio, sys
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        import ioloop_c, ioloop_c.tornado as shim
+        from test_iostream import _tcp_round_trip
+        way = {way!r}
+        if way == "install":
+            ioloop_c.install()
+            kinds = asyncio.run(_tcp_round_trip())
+        elif way == "configure":
+            from tornado.ioloop import IOLoop
+            IOLoop.configure("ioloop_c.tornado.IOLoop")
+            io = IOLoop()
+            kinds = io.run_sync(_tcp_round_trip)
+            io.close()
+        elif way == "run":
+            kinds = ioloop_c.run(_tcp_round_trip())
+        elif way == "runner":
+            with asyncio.Runner(loop_factory=ioloop_c.new_event_loop) as r:
+                kinds = r.run(_tcp_round_trip())
+        else:
+            loop = ioloop_c.new_event_loop()
+            asyncio.set_event_loop(loop)
+            kinds = loop.run_until_complete(_tcp_round_trip())
+            loop.close()
+        print(all(k is shim.IOStream for k in kinds), len(kinds))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "2"]
+
+
+# -- faults ---------------------------------------------------------------
+
+
+def test_peer_reset_fails_pending_read_without_logging(caplog):
+    async def main():
+        a, b = socket.socketpair(socket.AF_UNIX)
+        s = ti.IOStream(a)
+        fut = s.read_until(b"\n")
+        # A TCP reset: SO_LINGER 0 on a real TCP pair.
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        c = socket.create_connection(listener.getsockname())
+        peer, _ = listener.accept()
+        listener.close()
+        stream = ti.IOStream(c)
+        read = stream.read_bytes(10)
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        peer.close()
+        with pytest.raises(StreamClosedError) as info:
+            await read
+        assert isinstance(info.value.real_error, ConnectionResetError)
+        assert isinstance(stream.error, ConnectionResetError)
+        assert stream.closed()
+        s.close()
+        b.close()
+        with pytest.raises(StreamClosedError):
+            await fut
+
+    with caplog.at_level(logging.WARNING):
+        run(main)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_write_to_reset_peer_fails_write_future():
+    async def main():
+        a, b = pair()
+        b.close()
+        fut = a.write(b"x" * (4 * 1024 * 1024))
+        with pytest.raises(StreamClosedError):
+            await fut
+        assert a.closed()
+        assert not a.writing()
+
+    run(main)
+
+
+def test_peer_that_never_reads_queues_by_reference():
+    """Nothing is copied for a peer that never reads: the queue holds the
+    caller's bytes objects themselves, and max_write_buffer_size bounds it."""
+
+    async def main():
+        a, b = pair(max_write_buffer_size=8 * 1024 * 1024)
+        data = b"y" * (1024 * 1024)
+        before = sys.getrefcount(data)
+        futures = [a.write(data) for _ in range(6)]
+        # Part went to the kernel; the rest is queued by reference.
+        queued = len(a._write_buffer)
+        assert 0 < queued <= 6 * len(data)
+        assert sys.getrefcount(data) - before == -(-queued // len(data))
+        assert a.writing()
+        with pytest.raises(StreamBufferFullError):
+            a.write(b"z" * (8 * 1024 * 1024))
+        assert not futures[-1].done()
+        a.close()
+        for f in futures:
+            with pytest.raises(StreamClosedError):
+                await f
+        assert sys.getrefcount(data) == before
+        assert len(a._write_buffer) == 0
+        b.close()
+
+    run(main)
+
+
+def test_read_past_max_buffer_size(caplog):
+    async def main():
+        a, b = pair(max_buffer_size=64 * 1024)
+        fut = b.read_until(b"never")
+        a.write(b"q" * (1024 * 1024))
+        with pytest.raises(StreamClosedError) as info:
+            await fut
+        assert isinstance(info.value.real_error, StreamBufferFullError)
+        assert b.closed()
+        # The buffer never held much more than the limit plus one chunk.
+        assert b._read_buffer_size <= 64 * 1024 + 65536
+        a.close()
+
+    with caplog.at_level(logging.ERROR):
+        run(main)
+    assert any("Reached maximum read buffer size" in r.getMessage() for r in caplog.records)
+
+
+def test_read_until_max_bytes_unsatisfiable_closes():
+    async def main():
+        a, b = pair()
+        a.write(b"a" * 100)
+        await settle()
+        fut = b.read_until(b"\n", max_bytes=10)
+        with pytest.raises(StreamClosedError) as info:
+            await fut
+        assert isinstance(info.value.real_error, UnsatisfiableReadError)
+        a2, b2 = pair()
+        a2.write(b"abc\r\n\r\nrest")
+        assert await b2.read_until_regex(b"\r?\n\r?\n", max_bytes=7) == b"abc\r\n\r\n"
+        fut = b2.read_until_regex(b"\r?\n\r?\n", max_bytes=3)
+        a2.write(b"more bytes than three")
+        with pytest.raises(StreamClosedError) as info:
+            await fut
+        assert isinstance(info.value.real_error, UnsatisfiableReadError)
+        for s in (a, a2):
+            s.close()
+
+    run(main)
+
+
+def test_close_while_read_and_write_pending():
+    async def main():
+        # A pending read, then a close of the reading side.
+        a, b = pair()
+        closed = []
+        b.set_close_callback(lambda: closed.append(True))
+        read = b.read_until(b"\n")
+        b.close()
+        with pytest.raises(StreamClosedError):
+            await read
+        await settle()
+        assert closed == [True]
+        # A pending write to a peer that does not read, then a close.
+        c, d = pair()
+        write = c.write(b"w" * (8 * 1024 * 1024))
+        assert c.writing()
+        c.close()
+        with pytest.raises(StreamClosedError):
+            await write
+        assert not c.writing()
+        # A pending read_into, partly filled, then a close of the peer.
+        e, f = pair()
+        f.write(b"ab")
+        assert await e.read_bytes(1) == b"a"
+        buf = bytearray(10)
+        into = e.read_into(buf)
+        assert bytes(buf[:1]) == b"b"
+        f.close()
+        with pytest.raises(StreamClosedError):
+            await into
+        del buf[:]  # the caller's buffer is not held
+        for s in (a, c, d, e):
+            s.close()
+        with pytest.raises(StreamClosedError):
+            c.write(b"x")
+        with pytest.raises(StreamClosedError):
+            await d.read_bytes(1)
+
+    run(main)
+
+
+def test_bad_input():
+    async def main():
+        a, b = pair()
+        with pytest.raises(TypeError):
+            a.write("text")
+        with pytest.raises(TypeError):
+            a.write(12)
+        with pytest.raises(TypeError):
+            b.read_into(b"read-only")
+        assert not b.reading()
+        with pytest.raises(ValueError):
+            b._c_take(-1)
+        with pytest.raises(ValueError):
+            b._c_take(1)
+        with pytest.raises(ValueError):
+            b._c_recv(0)
+        with pytest.raises(AttributeError):
+            b._read_buffer_size = 5
+        a.write(b"0123456789")
+        await settle()
+        assert await b.read_bytes(2) == b"01"
+        with memoryview(b) as view:
+            assert bytes(view[:3]) == b"234"
+            with pytest.raises(BufferError):
+                b._c_take(1)
+        assert await b.read_bytes(8) == b"23456789"
+        # Not a socket: what Tornado's own class raises.
+        with pytest.raises(AttributeError):
+            shim.IOStream(object())
+        a.close()
+        b.close()
+
+    run(main)
+
+
+def test_subclass_overrides_are_reached():
+    """A subclass of the native class that overrides a step of the event
+    path has that step called, on reads that complete at once and on reads
+    that wait for the socket."""
+
+    class Counting(shim.IOStream):
+        finds = 0
+
+        def _find_read_pos(self):
+            Counting.finds += 1
+            return super()._find_read_pos()
+
+    async def main():
+        a, b = socket.socketpair()
+        w, r = ti.IOStream(a), Counting(b)
+        fut = r.read_until(b"\n")
+        await settle()
+        w.write(b"line\nrest")
+        assert await fut == b"line\n"
+        assert await r.read_bytes(4) == b"rest"
+        w.write(b"xxy")
+        assert await r.read_until_regex(b"x+y") == b"xxy"
+        assert Counting.finds >= 4
+        w.close()
+        r.close()
+
+    run(main)
+
+
+def test_write_memoryview_and_bytearray():
+    async def main():
+        a, b = pair()
+        small = bytearray(b"small")
+        a.write(small)
+        small[:] = b"XXXXX"  # copied: later changes are not sent
+        big = bytearray(b"B" * 10000)
+        a.write(memoryview(big).cast("B", (100, 100))[1:])  # a 2-d view
+        a.write(b"")
+        assert await b.read_bytes(5) == b"small"
+        assert await b.read_bytes(9900) == b"B" * 9900
+        del big[:]
+        a.close()
+        b.close()
+
+    run(main)
+
+
+def test_header_regex_search_matches_re():
+    """The C search for rb"\\r?\\n\\r?\\n" gives what re gives, for data that
+    arrives in random pieces."""
+    pattern = b"\r?\n\r?\n"
+
+    async def main():
+        rnd = random.Random(1685)
+        for _ in range(150):
+            data = bytes(rnd.choice(b"a\r\n") for _ in range(rnd.randint(0, 40))) + b"\n\n"
+            w, r = pair()
+            buf, expect, got = b"", [], []
+            fut = r.read_until_regex(pattern)
+            i = 0
+            while i < len(data):
+                piece = data[i:i + rnd.randint(1, 4)]
+                i += len(piece)
+                w.write(piece)
+                buf += piece
+                while (m := re.search(pattern, buf)) is not None:
+                    expect.append(buf[:m.end()])
+                    buf = buf[m.end():]
+                await settle(4)
+                while fut.done():
+                    got.append(fut.result())
+                    fut = r.read_until_regex(pattern)
+            assert got == expect, data
+            w.close()
+            r.close()
+
+    run(main)
+
+
+def test_large_read_until_and_read_bytes():
+    async def main():
+        a, b = pair()
+        payload = os.urandom(3 * 1024 * 1024)
+        a.write(payload + b"\r\n\r\n")
+        a.write(payload)
+        assert await b.read_until(b"\r\n\r\n") == payload + b"\r\n\r\n"
+        assert await b.read_bytes(len(payload)) == payload
+        a.close()
+        assert await b.read_until_close() == b""
+        b.close()
+
+    run(main)
+
+
+def test_no_fd_ref_or_object_leak():
+    async def main():
+        refs = []
+        for _ in range(50):
+            a, b = pair()
+            refs += [weakref.ref(a), weakref.ref(b)]
+            a.write(b"x" * 70000)
+            await b.read_bytes(70000)
+            b.read_until(b"never")
+            a.close()
+            b.close()
+        await settle()
+        return refs
+
+    data = b"d" * 5000
+    base = sys.getrefcount(data)
+    fds = open_fds()
+    refs = run(main)
+    gc.collect()
+    assert all(r() is None for r in refs)
+    assert open_fds() == fds
+    assert sys.getrefcount(data) == base
