@@ -157,6 +157,38 @@ def asyncio_anchors():
     return anchors
 
 
+def _native_factory(backend):
+    def make():
+        lp = ioloop_c.Loop(backend=backend)
+        assert lp.native_transport
+        return lp
+
+    return make
+
+
+def _python_transport():
+    lp = ioloop_c.Loop()
+    lp.native_transport = False
+    return lp
+
+
+def transport_factories():
+    """(id, loop factory) pairs for the transport, datagram and server
+    tests: ours with the native transport on every backend, ours with
+    asyncio's Python transport (the escape hatch), then the anchors."""
+    out = [(f"native-{b}", _native_factory(b)) for b in ioloop_c.available_backends()]
+    out.append(("ioloop_c-pytransport", _python_transport))
+    return out + asyncio_anchors()
+
+
+def is_native(loop):
+    return isinstance(loop, ioloop_c.Loop) and loop.native_transport
+
+
+def is_uvloop(loop):
+    return "uvloop" in type(loop).__module__
+
+
 def current_loop(factory):
     """A fixture body: a new loop from factory, set as the current loop for
     the test, then its async generators shut down and the loop closed."""

@@ -25,7 +25,7 @@ import pytest
 import ioloop_c
 from ioloop_c import _datagram
 
-from conftest import asyncio_anchors, current_loop, open_fds
+from conftest import current_loop, is_native, is_uvloop, open_fds, transport_factories
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -33,38 +33,13 @@ NEW_SEMANTICS = sys.version_info >= (3, 12)  # empty datagrams, header size
 HEADER = 8 if NEW_SEMANTICS else 0
 
 
-def _native(backend):
-    def make():
-        lp = ioloop_c.Loop(backend=backend)
-        assert lp.native_transport
-        return lp
-
-    return make
-
-
-def _python_transport():
-    lp = ioloop_c.Loop()
-    lp.native_transport = False
-    return lp
-
-
-FACTORIES = [(f"native-{b}", _native(b)) for b in ioloop_c.available_backends()]
-FACTORIES.append(("ioloop_c-pytransport", _python_transport))
-FACTORIES += asyncio_anchors()
+FACTORIES = transport_factories()
 
 
 @pytest.fixture(params=[f for _, f in FACTORIES], ids=[n for n, _ in FACTORIES])
 def loop(request):
     yield from current_loop(request.param)
     gc.collect()
-
-
-def is_native(loop):
-    return isinstance(loop, ioloop_c.Loop) and loop.native_transport
-
-
-def is_uvloop(loop):
-    return "uvloop" in type(loop).__module__
 
 
 def is_stock(loop):
