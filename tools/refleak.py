@@ -2,7 +2,7 @@
 again and again in one process and watch what each repetition leaves
 behind.
 
-    python tools/refleak.py [-R WARMUP:MEASURED] [pytest args or test files ...]
+    python tools/refleak.py [-R WARMUP:MEASURED] [--jobs N] [pytest args or test files ...]
 
 Each repetition is one in-process pytest run (``pytest.main``).  After
 every run: a full garbage collection, then ``sys.getallocatedblocks()``
@@ -13,6 +13,8 @@ measured repetition: that fails (exit 1).  With a debug Python
 (``sys.gettotalrefcount``), total references are tracked too.
 
 Default: the behaviour tests of both faces, which cover every C path.
+With ``--jobs N`` the test files are dealt out to N child processes,
+each its own hunt (a leak is per process, so nothing is lost), run at once.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import argparse
 import gc
 import itertools
 import os
+import subprocess
 import sys
 
 import pytest
@@ -54,15 +57,47 @@ def snapshot() -> dict[str, int]:
     return snap
 
 
+def deal(targets: list[str], jobs: int) -> list[list[str]]:
+    """Test files into *jobs* groups of about equal size, each group with
+    every non-file argument (``-k`` and its expression, options)."""
+    files = [t for t in targets if t.endswith(".py") and os.path.exists(t)]
+    rest = [t for t in targets if t not in files]
+    groups: list[list[str]] = [[] for _ in range(min(jobs, len(files)))]
+    sizes = [0] * len(groups)
+    for f in sorted(files, key=os.path.getsize, reverse=True):
+        i = sizes.index(min(sizes))
+        groups[i].append(f)
+        sizes[i] += os.path.getsize(f)
+    return [g + rest for g in groups]
+
+
+def run_jobs(R: str, groups: list[list[str]]) -> int:
+    """One child hunt per group, at once; the worst exit code wins."""
+    children = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "-R", R,
+                                  "--jobs", "1", *g], stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True) for g in groups]
+    worst = 0
+    for g, child in zip(groups, children):
+        out, _ = child.communicate()
+        print(f"=== group: {' '.join(g)}\n{out}", flush=True)
+        worst = max(worst, child.returncode)
+    return worst
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-R", default="3:3", help="warm-up:measured repetitions")
+    ap.add_argument("--jobs", type=int, default=1, help="child hunts at once")
     ap.add_argument("targets", nargs="*", help="test files or pytest arguments")
     args, extra = ap.parse_known_args(argv)
     args.targets += extra
     warm, measured = (int(x) for x in args.R.split(":"))
     os.chdir(TESTS)
     targets = args.targets or DEFAULT
+    if args.jobs > 1:
+        groups = deal(targets, args.jobs)
+        if len(groups) > 1:
+            return run_jobs(args.R, groups)
     pytest_args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly",
                    "--benchmark-disable", "-W", "ignore::ResourceWarning", *targets]
     history = []
