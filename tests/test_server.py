@@ -653,8 +653,9 @@ def test_emfile_at_accept_pauses_then_resumes(kind):
     # for the pause.  (asyncio's Python loop goes on trying the rest of
     # its batch after the first EMFILE, so it reports up to `backlog`
     # times, and schedules as many retries; the native loop stops at the
-    # first.)
-    assert all(r[2] - when < 0.1 for r in out["reports"])
+    # first.)  Any report of the retry would come 1 s later; half a
+    # second leaves room for asyncio's batch of reports on a loaded machine.
+    assert all(r[2] - when < 0.5 for r in out["reports"])
     if kind == "ioloop_c":
         assert len(out["reports"]) == 1
     # ...and resumed after asyncio's ACCEPT_RETRY_DELAY (1 s), once fds

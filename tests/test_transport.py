@@ -171,6 +171,33 @@ def test_echo_and_extra_info(loop):
     loop.run_until_complete(main())
 
 
+def test_reads_of_every_size_arrive_whole_and_in_order(loop):
+    # The native read takes one of two ways by the size of the previous
+    # read (small ones copied out of the loop's buffer, large ones into a
+    # fresh object): sizes that cross between them, both ways, with the
+    # echo checked byte for byte and every chunk exact bytes.
+    sizes = [1, 100, 448, 449, 4096, 65536, 200_000, 10, 447, 448, 449, 1, 70_000, 3]
+
+    class Chunks(Recorder):
+        def data_received(self, data):
+            assert type(data) is bytes
+            assert 0 < len(data) <= 256 * 1024
+            super().data_received(data)
+
+    async def main():
+        sp, cp, server = await tcp_pair(loop, Recorder(loop, echo=True), Chunks(loop))
+        sent = bytearray()
+        for i, n in enumerate(sizes):
+            msg = bytes((i * 7 + k) % 251 for k in range(n))
+            cp.transport.write(msg)
+            sent += msg
+            await cp.wait_for(len(sent))
+            assert bytes(cp.data) == bytes(sent)
+        await close_all(server, sp, cp)
+
+    loop.run_until_complete(main())
+
+
 def test_extra_info_after_close_is_what_it_was_while_open(loop):
     # Neither side asks while open: whatever the transport takes lazily
     # must still be there, and true, after connection_lost.

@@ -117,25 +117,15 @@ call_protocol(DatagramObject *dg, PyObject *name, PyObject *a,
     return rc;
 }
 
-static char *
-read_buffer(DatagramObject *dg)
-{
-    LoopObject *loop = (LoopObject *)dg->loop;
-    if (loop->dgram_buf == NULL) {
-        loop->dgram_buf = PyMem_Malloc(IOL_DGRAM_MAX);
-        if (loop->dgram_buf == NULL) {
-            PyErr_NoMemory();
-        }
-    }
-    return loop->dgram_buf;
-}
-
 /* One datagram, or an error, to the protocol; 1 when the socket has no
  * more for now. */
+_Static_assert(IOL_DGRAM_MAX <= IOL_READ_BUF_SIZE,
+               "a datagram read must fit the loop's read buffer");
+
 static int
 read_one(DatagramObject *dg)
 {
-    char *buf = read_buffer(dg);
+    char *buf = iol_loop_read_buf((LoopObject *)dg->loop);
     if (buf == NULL) {
         return iol_transport_fatal((PyObject *)dg, "Fatal read error on "
                                    "datagram transport");

@@ -354,7 +354,7 @@ Loop_dealloc(LoopObject *self)
     PyMem_Free(self->ready.items);
     PyMem_Free(self->fds);
     PyMem_Free(self->events);
-    PyMem_Free(self->dgram_buf);
+    PyMem_Free(self->read_buf);
     iol_heap_free(&self->timers);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);

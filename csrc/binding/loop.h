@@ -83,9 +83,10 @@ struct LoopObject {
     PyObject *futures; /* asyncio.futures, imported by create_future() */
     PyObject *kw_loop; /* ("loop",): create_future()'s keyword names */
     PyObject *str_future; /* "Future" */
-    /* Datagram transports read into this (IOL_DGRAM_MAX bytes, made at
-     * the first read) and copy each datagram out at its size. */
-    char *dgram_buf;
+    /* Datagram and stream transports read into this (IOL_READ_BUF_SIZE
+     * bytes, made at the first read; iol_loop_read_buf()) and copy what
+     * came out at its size before any Python runs. */
+    char *read_buf;
 };
 
 /* loop.c */
@@ -95,6 +96,10 @@ int iol_ready_push_obj(iol_ready *q, PyObject *obj, int mask);
 int iol_loop_push_soon(LoopObject *self, HandleObject *h);
 int64_t iol_seconds_to_ns(double s);
 int iol_loop_check_open(LoopObject *self);
+/* The loop's read buffer (see LoopObject.read_buf); NULL with
+ * MemoryError set if it cannot be made. */
+#define IOL_READ_BUF_SIZE (256 * 1024)
+char *iol_loop_read_buf(LoopObject *self);
 void iol_loop_timer_cancel(LoopObject *self, TimerHandleObject *t);
 
 /* loop_stats.c */

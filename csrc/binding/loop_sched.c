@@ -484,6 +484,18 @@ Loop_remove_timeout(LoopObject *self, PyObject *handle)
     return res;
 }
 
+char *
+iol_loop_read_buf(LoopObject *self)
+{
+    if (self->read_buf == NULL) {
+        self->read_buf = PyMem_Malloc(IOL_READ_BUF_SIZE);
+        if (self->read_buf == NULL) {
+            PyErr_NoMemory();
+        }
+    }
+    return self->read_buf;
+}
+
 /* asyncio's Future and Task ask the loop for get_debug() as they are
  * made, and streams make a future per read through create_future(): two
  * Python frames per operation when inherited from BaseEventLoop, here

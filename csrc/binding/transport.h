@@ -50,6 +50,7 @@ typedef struct {
     int smask;          /* interest held in the loop's fd table */
     int explicit_context; /* context given by asyncio: pass to call_soon */
     int buffered;       /* the protocol is a BufferedProtocol */
+    int big_reads;      /* reads come large: recv into fresh bytes */
     int tls;            /* the protocol is ioloop_c's SSLProtocol (tls.c) */
     int protocol_connected;
     int protocol_paused; /* pause_writing() called, resume not yet */
