@@ -118,10 +118,11 @@ $(DPY):
 	fi
 	$(DBG_PYTHON) -m venv $(DBG_VENV)
 	$(DPY) -m pip install -q --upgrade pip
-	$(DPY) -m pip install -q $(BUILD_DEPS) pytest pytest-timeout pytest-benchmark \
-	    hypothesis tornado pytest-xdist
+	$(DPY) -m pip install -q $(BUILD_DEPS)
 
+DBG_TEST_DEPS := pytest pytest-timeout pytest-benchmark pytest-xdist hypothesis tornado
 debug-python: $(DPY)
+	$(DPY) -m pip install -q $(DBG_TEST_DEPS)
 	rm -rf _skbuild
 	$(DPY) -m pip install -q --no-cache-dir --no-build-isolation .
 	rm -rf _skbuild
