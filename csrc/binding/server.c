@@ -59,18 +59,11 @@ want(ListenerObject *ls, int on)
         return 0;
     }
     if (iol_fd_stream_set((LoopObject *)ls->loop, ls->fd, (PyObject *)ls,
-                          on ? IOL_READ : 0) < 0) {
+                          iol_listener_event, on ? IOL_READ : 0) < 0) {
         return -1;
     }
     ls->watching = on;
     return 0;
-}
-
-static int
-is_exit(PyObject *exc)
-{
-    return PyErr_GivenExceptionMatches(exc, PyExc_SystemExit) ||
-           PyErr_GivenExceptionMatches(exc, PyExc_KeyboardInterrupt);
 }
 
 /* Call hooks.<name>(listener, *args).  An error from the hook itself is
@@ -86,7 +79,7 @@ call_hook(ListenerObject *ls, const char *name, PyObject *a, PyObject *b)
         return 0;
     }
     PyObject *err = iol_err_fetch();
-    if (err != NULL && is_exit(err)) {
+    if (err != NULL && iol_is_exit(err)) {
         iol_err_restore(err);
         return -1;
     }
@@ -104,7 +97,7 @@ report(ListenerObject *ls, const char *name, PyObject *protocol)
     if (exc == NULL) {
         return 0;
     }
-    if (is_exit(exc)) {
+    if (iol_is_exit(exc)) {
         iol_err_restore(exc);
         return -1;
     }
