@@ -74,17 +74,10 @@ call_hook(ListenerObject *ls, const char *name, PyObject *a, PyObject *b)
 {
     PyObject *res = PyObject_CallMethod(ls->hooks, name, "OOO", ls,
                                         a ? a : Py_None, b ? b : Py_None);
-    if (res != NULL) {
-        Py_DECREF(res);
-        return 0;
+    if (res == NULL) {
+        return iol_report_failed(ls->hooks);
     }
-    PyObject *err = iol_err_fetch();
-    if (err != NULL && iol_is_exit(err)) {
-        iol_err_restore(err);
-        return -1;
-    }
-    iol_err_restore(err);
-    PyErr_WriteUnraisable(ls->hooks);
+    Py_DECREF(res);
     return 0;
 }
 

@@ -29,6 +29,11 @@ iol_is_exit(PyObject *exc)
            PyErr_GivenExceptionMatches(exc, PyExc_KeyboardInterrupt);
 }
 
+/* A call that reports an error (to a transport's or a server's Python
+ * half) raised in turn: -1 with it set again if it is one that leaves
+ * the loop, else it is unraisable (for `where`) and 0. */
+int iol_report_failed(PyObject *where);
+
 /* What the shared life cycle (transport_life.c) asks of each kind of
  * native transport: its tick entry, its fd-table interest, its queue. */
 typedef struct {

@@ -183,17 +183,23 @@ iol_trl_report(PyObject *tr, const char *method, PyObject *exc,
         return -1;
     }
     PyObject *res = PyObject_CallMethod(tr, method, "Os", exc, message);
-    if (res != NULL) {
-        Py_DECREF(res);
-        return 0;
+    if (res == NULL) {
+        return iol_report_failed(tr);
     }
+    Py_DECREF(res);
+    return 0;
+}
+
+int
+iol_report_failed(PyObject *where)
+{
     PyObject *err = iol_err_fetch();
     if (err != NULL && iol_is_exit(err)) {
         iol_err_restore(err);
         return -1;
     }
     iol_err_restore(err);
-    PyErr_WriteUnraisable(tr);
+    PyErr_WriteUnraisable(where);
     return 0;
 }
 
