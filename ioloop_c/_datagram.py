@@ -76,7 +76,7 @@ class _UnnamedPeer(str):
 
 if _core_type is not None:
 
-    class DatagramTransport(_transport.NativeTransportBase, _core_type):  # type: ignore[no-redef]
+    class DatagramTransport(_core_type, _transport.NativeTransportBase):  # type: ignore[no-redef]
         """An asyncio datagram transport whose data path is native."""
 
         max_size = 256 * 1024

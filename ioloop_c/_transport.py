@@ -62,7 +62,10 @@ class NativeTransportBase:
     path: the error reports, the end of ``connection_lost``, ``repr`` and
     the ResourceWarning of a transport dropped open.
 
-    A mixin placed before the C type; the C types keep the shared life
+    A mixin, listed after the C type: the C type stays next in the MRO,
+    so the check each of its methods makes of ``self`` (a walk of the MRO
+    up to it) costs what it did, and asyncio's transport classes define
+    none of these names (a test checks).  The C types keep the shared life
     cycle itself (csrc/binding/transport_life.c).  Subclasses say what is
     theirs in :meth:`_after_connection_lost` and :meth:`_after_unclosed`.
     """
@@ -152,7 +155,7 @@ SocketTransport: Any = None
 
 if _core_type is not None:
 
-    class SocketTransport(NativeTransportBase, _core_type):  # type: ignore[no-redef]
+    class SocketTransport(_core_type, NativeTransportBase):  # type: ignore[no-redef]
         """An asyncio socket transport whose data path is native."""
 
         _start_tls_compatible = True
