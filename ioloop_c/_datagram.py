@@ -5,9 +5,12 @@ datagram_send.c) holds the data path: datagrams read in the tick into
 the loop's buffer and handed to ``datagram_received(data, addr)``,
 ``error_received`` for the kernel's errors (ECONNREFUSED on a connected
 socket), ``sendto`` with its queue and flow control, ``close``, ``abort``,
-``pause_reading`` and ``resume_reading``.  This subclass adds what runs
-once per endpoint or on errors only: set-up, ``connection_lost``,
-reports, ``repr`` and the ResourceWarning of a transport dropped open.
+``pause_reading`` and ``resume_reading`` (its life cycle shared with the
+stream transport's, in csrc/binding/transport_life.c).  This subclass
+adds the set-up; ``connection_lost``, reports, ``repr`` and the
+ResourceWarning of a transport dropped open come from
+:class:`ioloop_c._transport.NativeTransportBase`, as the stream
+transport's do.
 
 The Loop makes these in ``_make_datagram_transport`` (what asyncio's
 ``create_datagram_endpoint`` calls) for AF_INET, AF_INET6 and AF_UNIX
@@ -29,9 +32,7 @@ from __future__ import annotations
 
 import socket
 import sys
-import warnings
 from asyncio import futures, transports, trsock
-from asyncio.log import logger
 from typing import Any
 
 from . import _core, _transport
@@ -75,7 +76,7 @@ class _UnnamedPeer(str):
 
 if _core_type is not None:
 
-    class DatagramTransport(_core_type):  # type: ignore[no-redef]
+    class DatagramTransport(_core_type, _transport.NativeTransportBase):  # type: ignore[no-redef]
         """An asyncio datagram transport whose data path is native."""
 
         max_size = 256 * 1024
@@ -115,50 +116,3 @@ if _core_type is not None:
             loop.call_soon(self._start_reading)
             if waiter is not None:
                 loop.call_soon(futures._set_result_unless_cancelled, waiter, None)
-
-        __repr__ = _transport.SocketTransport.__repr__
-
-        def __del__(self, _warn: Any = warnings.warn) -> None:
-            if self._sock is not None:
-                _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-                self._sock.close()
-
-        def _fatal_error(
-            self, exc: BaseException, message: str = "Fatal error on transport"
-        ) -> None:
-            loop = self._loop
-            if isinstance(exc, OSError):
-                if loop is not None and loop.get_debug():
-                    logger.debug("%r: %s", self, message, exc_info=True)
-            elif loop is not None:
-                loop.call_exception_handler(
-                    {
-                        "message": message,
-                        "exception": exc,
-                        "transport": self,
-                        "protocol": self._protocol,
-                    }
-                )
-            self._force_close(exc)
-
-        def _report_protocol_error(self, exc: BaseException, message: str) -> None:
-            loop = self._loop
-            if loop is not None:
-                loop.call_exception_handler(
-                    {
-                        "message": message,
-                        "exception": exc,
-                        "transport": self,
-                        "protocol": self._protocol,
-                    }
-                )
-
-        def _call_connection_lost(self, exc: BaseException | None) -> None:
-            try:
-                if self._protocol_connected and self._protocol is not None:
-                    self._protocol.connection_lost(exc)
-            finally:
-                self._release()
-
-        def _warn_lost_write(self) -> None:
-            logger.warning("socket.send() raised exception.")

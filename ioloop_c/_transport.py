@@ -7,7 +7,9 @@ queue sent by one ``sendmsg``, flow control, ``pause_reading`` and
 ``resume_reading``, ``close``, ``abort`` and ``write_eof``.  This subclass
 adds what runs once per connection or on errors only: set-up,
 ``connection_lost``, reports, ``repr``, the ResourceWarning of a transport
-dropped open, and the waiter asyncio's ``sendfile`` uses.
+dropped open, and the waiter asyncio's ``sendfile`` uses; the parts the
+datagram transport (``_datagram.py``) shares are in
+:class:`NativeTransportBase`.
 
 The Loop makes these in ``_make_socket_transport``, which asyncio's
 ``create_connection``, ``create_server``, the Unix forms,
@@ -25,11 +27,11 @@ import socket
 import warnings
 from asyncio import base_events, constants, futures, transports, trsock
 from asyncio.log import logger
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _core
 
-__all__ = ["SocketTransport", "native_by_default"]
+__all__ = ["NativeTransportBase", "SocketTransport", "native_by_default"]
 
 # Server._attach() / _detach() take the transport from Python 3.13 on.
 _SERVER_TAKES_TRANSPORT = len(inspect.signature(base_events.Server._attach).parameters) > 1
@@ -55,6 +57,97 @@ def _server_detach(server: Any, transport: Any) -> None:
         server._detach()
 
 
+class NativeTransportBase:
+    """What the native stream and datagram transports share off the data
+    path: the error reports, the end of ``connection_lost``, ``repr`` and
+    the ResourceWarning of a transport dropped open.
+
+    A mixin, listed after the C type: the C type stays next in the MRO,
+    so the check each of its methods makes of ``self`` (a walk of the MRO
+    up to it) costs what it did, and asyncio's transport classes define
+    none of these names (a test checks).  The C types keep the shared life
+    cycle itself (csrc/binding/transport_life.c).  Subclasses say what is
+    theirs in :meth:`_after_connection_lost` and :meth:`_after_unclosed`.
+    """
+
+    __slots__ = ()
+
+    # What the C types provide (member descriptors, methods).  Only
+    # declared: defined here, they would hide the C types' own.
+    _sock: Any
+    _sock_fd: int
+    _loop: Any
+    _protocol: Any
+    _protocol_connected: bool
+    _closing: bool
+    _read_polling: bool
+    _write_polling: bool
+    if TYPE_CHECKING:
+
+        def get_write_buffer_size(self) -> int: ...
+        def _force_close(self, exc: BaseException | None) -> None: ...
+        def _release(self) -> None: ...
+
+    def __repr__(self) -> str:
+        info = [type(self).__name__]
+        if self._sock is None:
+            info.append("closed")
+        elif self._closing:
+            info.append("closing")
+        info.append(f"fd={self._sock_fd}")
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            info.append("read=polling" if self._read_polling else "read=idle")
+            state = "polling" if self._write_polling else "idle"
+            info.append(f"write=<{state}, bufsize={self.get_write_buffer_size()}>")
+        return "<{}>".format(" ".join(info))
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if self._sock is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            self._sock.close()
+            self._after_unclosed()
+
+    def _after_unclosed(self) -> None:
+        """A transport dropped open: its socket was just closed."""
+
+    def _report_protocol_error(self, exc: BaseException, message: str) -> None:
+        loop = self._loop
+        if loop is not None:
+            loop.call_exception_handler(
+                {
+                    "message": message,
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
+            )
+
+    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
+        if isinstance(exc, OSError):
+            loop = self._loop
+            if loop is not None and loop.get_debug():
+                logger.debug("%r: %s", self, message, exc_info=True)
+        else:
+            self._report_protocol_error(exc, message)
+        self._force_close(exc)
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        try:
+            if self._protocol_connected and self._protocol is not None:
+                self._protocol.connection_lost(exc)
+        finally:
+            self._after_connection_lost()
+
+    def _after_connection_lost(self) -> None:
+        """After ``connection_lost()``, whether it raised or not: release
+        the socket, the protocol and the loop."""
+        self._release()
+
+    def _warn_lost_write(self) -> None:
+        logger.warning("socket.send() raised exception.")
+
+
 _core_type: Any = getattr(_core, "StreamTransport", None)
 # Extra-info names a native transport fills in on first ask.
 _LAZY_EXTRA = ("socket", "sockname")
@@ -62,7 +155,7 @@ SocketTransport: Any = None
 
 if _core_type is not None:
 
-    class SocketTransport(_core_type):  # type: ignore[no-redef]
+    class SocketTransport(_core_type, NativeTransportBase):  # type: ignore[no-redef]
         """An asyncio socket transport whose data path is native."""
 
         _start_tls_compatible = True
@@ -127,71 +220,29 @@ if _core_type is not None:
             self._extra[name] = value
             return value
 
-        def __repr__(self) -> str:
-            info = [type(self).__name__]
-            if self._sock is None:
-                info.append("closed")
-            elif self._closing:
-                info.append("closing")
-            info.append(f"fd={self._sock_fd}")
-            loop = self._loop
-            if loop is not None and not loop.is_closed():
-                info.append("read=polling" if self._read_polling else "read=idle")
-                state = "polling" if self._write_polling else "idle"
-                info.append(f"write=<{state}, bufsize={self.get_write_buffer_size()}>")
-            return "<{}>".format(" ".join(info))
-
-        def __del__(self, _warn: Any = warnings.warn) -> None:
-            if self._sock is not None:
-                _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-                self._sock.close()
-                server = self._server
-                if server is not None and _SERVER_TAKES_TRANSPORT:
-                    self._server = None
-                    server._detach(self)
-
-        def _fatal_error(
-            self, exc: BaseException, message: str = "Fatal error on transport"
-        ) -> None:
-            loop = self._loop
-            if isinstance(exc, OSError):
-                if loop is not None and loop.get_debug():
-                    logger.debug("%r: %s", self, message, exc_info=True)
-            elif loop is not None:
-                loop.call_exception_handler(
-                    {
-                        "message": message,
-                        "exception": exc,
-                        "transport": self,
-                        "protocol": self._protocol,
-                    }
-                )
-            self._force_close(exc)
-
-        def _call_connection_lost(self, exc: BaseException | None) -> None:
-            try:
-                if self._protocol_connected and self._protocol is not None:
-                    self._protocol.connection_lost(exc)
-            finally:
-                server = self._server
+        def _after_unclosed(self) -> None:
+            server = self._server
+            if server is not None and _SERVER_TAKES_TRANSPORT:
                 self._server = None
-                try:
-                    if self._sock is not None:
-                        # What is asked after the close is what was true
-                        # while open.
-                        for name in _LAZY_EXTRA:
-                            if name not in self._extra:
-                                self._lazy_extra(name)
-                    self._release()
-                finally:
-                    if server is not None:
-                        _server_detach(server, self)
-                    waiter = self._empty_waiter
-                    if waiter is not None and not waiter.done():
-                        waiter.set_exception(ConnectionError("Connection is closed by peer"))
+                server._detach(self)
 
-        def _warn_lost_write(self) -> None:
-            logger.warning("socket.send() raised exception.")
+        def _after_connection_lost(self) -> None:
+            server = self._server
+            self._server = None
+            try:
+                if self._sock is not None:
+                    # What is asked after the close is what was true while
+                    # open.
+                    for name in _LAZY_EXTRA:
+                        if name not in self._extra:
+                            self._lazy_extra(name)
+                self._release()
+            finally:
+                if server is not None:
+                    _server_detach(server, self)
+                waiter = self._empty_waiter
+                if waiter is not None and not waiter.done():
+                    waiter.set_exception(ConnectionError("Connection is closed by peer"))
 
         def _make_empty_waiter(self) -> Any:
             if self._empty_waiter is not None:

@@ -1,8 +1,8 @@
 """The ready queue and the cyclic garbage collector.
 
 Handles that only the ready queue refers to are taken out of the
-collector's lists (see loop_settle_held() in csrc/binding/loop.c), and the
-loop's tp_traverse visits what they refer to instead.  These tests check
+collector's lists (see loop_settle_held() in csrc/binding/loop_tick.c), and
+the loop's tp_traverse visits what they refer to instead.  These tests check
 both halves of that bargain: the handles really are untracked, nothing
 reachable is ever freed, and cycles through queued work are still found.
 """

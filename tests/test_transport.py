@@ -118,6 +118,37 @@ async def close_all(server, *protos):
     await server.wait_closed()
 
 
+# What the stream and datagram transports take from their shared Python
+# half, and which class must provide it.
+_SHARED = ("__repr__", "__del__", "_fatal_error", "_report_protocol_error",
+           "_call_connection_lost", "_warn_lost_write")
+
+
+@pytest.mark.parametrize("kind", ["stream", "datagram"])
+def test_native_transports_share_one_python_half(kind):
+    """The shared methods come from NativeTransportBase (no asyncio class
+    ahead of it in the MRO defines one), and the C type is next after the
+    class itself, as the cost of its methods' self check assumes."""
+    from ioloop_c import _core, _datagram
+
+    if kind == "stream":
+        cls, core = _transport.SocketTransport, getattr(_core, "StreamTransport", None)
+    else:
+        cls, core = _datagram.DatagramTransport, getattr(_core, "DatagramTransport", None)
+    if cls is None:
+        pytest.skip("this Python's asyncio transports have another layout")
+    assert cls.__mro__[1] is core
+    base = _transport.NativeTransportBase
+    assert base in cls.__mro__
+    for name in _SHARED:
+        owner = next(k for k in cls.__mro__ if name in vars(k))
+        assert owner is base, (name, owner)
+    # The hooks: the stream transport has its own, the datagram one not.
+    for name in ("_after_connection_lost", "_after_unclosed"):
+        owner = next(k for k in cls.__mro__ if name in vars(k))
+        assert owner is (cls if kind == "stream" else base), (name, owner)
+
+
 def test_native_is_used_and_is_an_asyncio_transport(loop):
     async def main():
         sp, cp, server = await tcp_pair(loop)

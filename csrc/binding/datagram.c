@@ -16,8 +16,9 @@
  * AF_INET6, a path (str, or bytes for Linux's abstract names) for
  * AF_UNIX, None for an unnamed sender.  The last one is kept, so a peer
  * that keeps talking costs no new tuple.  The output side, sendto() and
- * its queue, is in datagram_send.c; set-up, connection_lost, reports and
- * repr are Python, in ioloop_c/_datagram.py.
+ * its queue, is in datagram_send.c; the life cycle shared with the
+ * stream transport in transport_life.c; set-up, connection_lost, reports
+ * and repr are Python, in ioloop_c/_datagram.py and ioloop_c/_transport.py.
  */
 #include "internal.h"
 
@@ -32,12 +33,6 @@
 
 /* At most this many datagrams per readiness event. */
 #define IOL_DGRAM_BATCH 16
-
-static int
-is_reading(DatagramObject *dg)
-{
-    return !dg->closing && !dg->paused;
-}
 
 /* The Python form of a sender's address, as the socket module makes it;
  * NULL with an exception set. */
@@ -125,7 +120,7 @@ _Static_assert(IOL_DGRAM_MAX <= IOL_READ_BUF_SIZE,
 static int
 read_one(DatagramObject *dg)
 {
-    char *buf = iol_loop_read_buf((LoopObject *)dg->loop);
+    char *buf = iol_loop_read_buf((LoopObject *)dg->life.loop);
     if (buf == NULL) {
         return iol_transport_fatal((PyObject *)dg, "Fatal read error on "
                                    "datagram transport");
@@ -163,10 +158,11 @@ read_one(DatagramObject *dg)
 static int
 read_ready(DatagramObject *dg)
 {
+    iol_trlife *lf = &dg->life;
     for (int i = 0; i < IOL_DGRAM_BATCH; i++) {
         /* The protocol may have closed, paused or switched us. */
-        if (dg->conn_lost || dg->loop == NULL || dg->protocol == NULL ||
-            !(dg->smask & IOL_READ)) {
+        if (lf->conn_lost || lf->loop == NULL || dg->protocol == NULL ||
+            !(lf->smask & IOL_READ)) {
             return 0;
         }
         int rc = read_one(dg);
@@ -181,22 +177,22 @@ int
 iol_datagram_event(PyObject *obj, int mask)
 {
     DatagramObject *dg = (DatagramObject *)obj;
-    if (dg->loop == NULL || dg->protocol == NULL) {
+    if (dg->life.loop == NULL || dg->protocol == NULL) {
         return 0;
     }
     Py_INCREF(dg);
-    PyObject *ctx = Py_XNewRef(dg->context);
+    PyObject *ctx = Py_XNewRef(dg->life.context);
     int rc = 0;
     if (ctx != NULL && PyContext_Enter(ctx) < 0) {
         rc = iol_transport_fatal(obj, "Fatal error on transport");
         goto done;
     }
-    if ((mask & (IOL_READ | IOL_ERROR)) && (dg->smask & IOL_READ) &&
-        !dg->conn_lost) {
+    if ((mask & (IOL_READ | IOL_ERROR)) && (dg->life.smask & IOL_READ) &&
+        !dg->life.conn_lost) {
         rc = read_ready(dg);
     }
     if (rc == 0 && (mask & (IOL_WRITE | IOL_ERROR)) &&
-        (dg->smask & IOL_WRITE) && dg->wlen && dg->loop != NULL) {
+        (dg->life.smask & IOL_WRITE) && dg->wlen && dg->life.loop != NULL) {
         rc = iol_dg_flush(dg);
     }
     if (ctx != NULL) {
@@ -233,7 +229,7 @@ Datagram_native_init(DatagramObject *dg, PyObject *args)
                      "%R", loop);
         return NULL;
     }
-    if (dg->loop != NULL) {
+    if (dg->life.loop != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "transport already set up");
         return NULL;
     }
@@ -255,11 +251,11 @@ Datagram_native_init(DatagramObject *dg, PyObject *args)
     if (ctx == NULL) {
         return NULL;
     }
-    Py_XSETREF(dg->context, ctx);
+    Py_XSETREF(dg->life.context, ctx);
     Py_XSETREF(dg->protocol, Py_NewRef(protocol));
     Py_XSETREF(dg->address, Py_NewRef(address));
-    Py_XSETREF(dg->sock, Py_NewRef(sock));
-    Py_XSETREF(dg->loop, Py_NewRef(loop));
+    Py_XSETREF(dg->life.sock, Py_NewRef(sock));
+    Py_XSETREF(dg->life.loop, Py_NewRef(loop));
     dg->protocol_connected = 1;
     dg->fd = fd;
     dg->family = family;
@@ -269,50 +265,28 @@ Datagram_native_init(DatagramObject *dg, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* The life-cycle methods are transport_life.c's, as the stream
+ * transport's are; these only unwrap the result.  A close() with
+ * datagrams queued is finished by the last one sent. */
 static PyObject *
-Datagram_start_reading(DatagramObject *dg, PyObject *Py_UNUSED(ignored))
+life_result(int rc)
 {
-    if (is_reading(dg) && iol_dg_want(dg, dg->smask | IOL_READ) < 0) {
+    if (rc < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
 }
 
-/* loop.call_soon(self._call_connection_lost, exc) */
-static int
-call_soon_lost(DatagramObject *dg, PyObject *exc)
+static PyObject *
+Datagram_start_reading(DatagramObject *dg, PyObject *Py_UNUSED(ignored))
 {
-    if (dg->loop == NULL) {
-        return 0;
-    }
-    PyObject *cb = PyObject_GetAttrString((PyObject *)dg,
-                                          "_call_connection_lost");
-    PyObject *res = cb ? PyObject_CallMethodObjArgs(
-                             dg->loop, dg->st->str_call_soon, cb, exc, NULL)
-                       : NULL;
-    Py_XDECREF(cb);
-    Py_XDECREF(res);
-    return res == NULL ? -1 : 0;
+    return life_result(iol_trl_start_reading((PyObject *)dg, &dg->life));
 }
 
 static PyObject *
 Datagram_close(DatagramObject *dg, PyObject *Py_UNUSED(ignored))
 {
-    if (dg->closing) {
-        Py_RETURN_NONE;
-    }
-    dg->closing = 1;
-    if (iol_dg_want(dg, dg->smask & ~IOL_READ) < 0) {
-        return NULL;
-    }
-    /* With datagrams queued, the last one sent finishes the close. */
-    if (dg->wlen == 0) {
-        dg->conn_lost++;
-        if (iol_dg_want(dg, 0) < 0 || call_soon_lost(dg, Py_None) < 0) {
-            return NULL;
-        }
-    }
-    Py_RETURN_NONE;
+    return life_result(iol_trl_close((PyObject *)dg, &dg->life, dg->wlen));
 }
 
 /* _force_close(exc): drop the queue, stop at once, connection_lost(exc)
@@ -320,16 +294,7 @@ Datagram_close(DatagramObject *dg, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Datagram_force_close(DatagramObject *dg, PyObject *exc)
 {
-    if (dg->conn_lost) {
-        Py_RETURN_NONE;
-    }
-    iol_dg_queue_clear(dg);
-    dg->closing = 1;
-    dg->conn_lost++;
-    if (iol_dg_want(dg, 0) < 0 || call_soon_lost(dg, exc) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return life_result(iol_trl_force_close((PyObject *)dg, &dg->life, exc));
 }
 
 static PyObject *
@@ -341,35 +306,25 @@ Datagram_abort(DatagramObject *dg, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Datagram_pause_reading(DatagramObject *dg, PyObject *Py_UNUSED(ignored))
 {
-    if (is_reading(dg)) {
-        dg->paused = 1;
-        if (iol_dg_want(dg, dg->smask & ~IOL_READ) < 0) {
-            return NULL;
-        }
-    }
-    Py_RETURN_NONE;
+    return life_result(iol_trl_pause_reading((PyObject *)dg, &dg->life));
 }
 
 static PyObject *
 Datagram_resume_reading(DatagramObject *dg, PyObject *Py_UNUSED(ignored))
 {
-    if (dg->closing || !dg->paused) {
-        Py_RETURN_NONE;
-    }
-    dg->paused = 0;
-    return Datagram_start_reading(dg, NULL);
+    return life_result(iol_trl_resume_reading((PyObject *)dg, &dg->life));
 }
 
 static PyObject *
 Datagram_is_reading(DatagramObject *dg, PyObject *Py_UNUSED(ignored))
 {
-    return PyBool_FromLong(is_reading(dg));
+    return PyBool_FromLong(!dg->life.closing && !dg->life.paused);
 }
 
 static PyObject *
 Datagram_is_closing(DatagramObject *dg, PyObject *Py_UNUSED(ignored))
 {
-    return PyBool_FromLong(dg->closing);
+    return PyBool_FromLong(dg->life.closing);
 }
 
 static PyObject *
@@ -391,18 +346,9 @@ Datagram_get_protocol(DatagramObject *dg, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Datagram_release(DatagramObject *dg, PyObject *Py_UNUSED(ignored))
 {
-    (void)iol_dg_want(dg, 0);
-    iol_dg_queue_clear(dg);
-    PyObject *sock = dg->sock;
-    dg->sock = NULL;
-    PyObject *res = Py_NewRef(Py_None);
-    if (sock != NULL) {
-        Py_DECREF(res);
-        res = PyObject_CallMethodNoArgs(sock, dg->st->str_close);
-        Py_DECREF(sock);
-    }
+    PyObject *res = iol_trl_release((PyObject *)dg, &dg->life, dg->st);
     Py_CLEAR(dg->protocol);
-    Py_CLEAR(dg->loop);
+    Py_CLEAR(dg->life.loop);
     Py_CLEAR(dg->rx_addr);
     Py_CLEAR(dg->tx_addr);
     return res;
@@ -411,7 +357,8 @@ Datagram_release(DatagramObject *dg, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Datagram_get_polling(DatagramObject *dg, void *closure)
 {
-    return PyBool_FromLong(dg->smask & (closure ? IOL_WRITE : IOL_READ));
+    int m = dg->life.smask;
+    return PyBool_FromLong(m & (closure ? IOL_WRITE : IOL_READ));
 }
 
 static PyMethodDef datagram_methods[] = {
@@ -445,15 +392,15 @@ static PyMethodDef datagram_methods[] = {
     {name, type, offsetof(DatagramObject, field), flags, NULL}
 
 static PyMemberDef datagram_members[] = {
-    DG_MEMBER("_sock", T_OBJECT, sock, 0),
+    DG_MEMBER("_sock", T_OBJECT, life.sock, 0),
     DG_MEMBER("_sock_fd", T_INT, fd, READONLY),
     DG_MEMBER("_protocol", T_OBJECT, protocol, READONLY),
-    DG_MEMBER("_loop", T_OBJECT, loop, READONLY),
-    DG_MEMBER("_context", T_OBJECT, context, READONLY),
+    DG_MEMBER("_loop", T_OBJECT, life.loop, READONLY),
+    DG_MEMBER("_context", T_OBJECT, life.context, READONLY),
     DG_MEMBER("_address", T_OBJECT, address, READONLY),
-    DG_MEMBER("_closing", T_BOOL, closing, READONLY),
-    DG_MEMBER("_paused", T_BOOL, paused, READONLY),
-    DG_MEMBER("_conn_lost", T_INT, conn_lost, READONLY),
+    DG_MEMBER("_closing", T_BOOL, life.closing, READONLY),
+    DG_MEMBER("_paused", T_BOOL, life.paused, READONLY),
+    DG_MEMBER("_conn_lost", T_INT, life.conn_lost, READONLY),
     DG_MEMBER("_buffer_size", T_PYSSIZET, wsize, READONLY),
     DG_MEMBER("_header_size", T_PYSSIZET, header, READONLY),
     /* _FlowControlMixin's own Python methods (set_write_buffer_limits,
@@ -474,6 +421,24 @@ static PyGetSetDef datagram_getset[] = {
 /* ------------------------------------------------------------------ */
 /* Life cycle */
 
+static int
+ops_want(PyObject *dg, int mask)
+{
+    return iol_dg_want((DatagramObject *)dg, mask);
+}
+
+static void
+ops_queue_clear(PyObject *dg)
+{
+    iol_dg_queue_clear((DatagramObject *)dg);
+}
+
+static const iol_trops datagram_ops = {
+    .event = iol_datagram_event,
+    .want = ops_want,
+    .queue_clear = ops_queue_clear,
+};
+
 static PyObject *
 Datagram_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
              PyObject *Py_UNUSED(kwds))
@@ -487,6 +452,7 @@ Datagram_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
         return NULL;
     }
     dg->st = st;
+    dg->life.ops = &datagram_ops;
     dg->fd = -1;
     /* asyncio's _FlowControlMixin defaults. */
     dg->high = 64 * 1024;
@@ -501,17 +467,14 @@ Datagram_traverse(DatagramObject *dg, visitproc visit, void *arg)
     for (int i = 0; i < IOL_TR_BASE_SLOTS; i++) {
         Py_VISIT(dg->base_slots[i]);
     }
-    Py_VISIT(dg->loop);
-    Py_VISIT(dg->sock);
     Py_VISIT(dg->protocol);
-    Py_VISIT(dg->context);
     Py_VISIT(dg->address);
     Py_VISIT(dg->rx_addr);
     Py_VISIT(dg->tx_addr);
     for (Py_ssize_t i = 0; i < dg->wlen; i++) {
         Py_VISIT(dg->wq[dg->whead + i].addr);
     }
-    return 0;
+    return iol_trl_traverse(&dg->life, visit, arg);
 }
 
 static int
@@ -520,10 +483,8 @@ Datagram_clear(DatagramObject *dg)
     for (int i = 0; i < IOL_TR_BASE_SLOTS; i++) {
         Py_CLEAR(dg->base_slots[i]);
     }
-    Py_CLEAR(dg->loop);
-    Py_CLEAR(dg->sock);
+    iol_trl_clear(&dg->life);
     Py_CLEAR(dg->protocol);
-    Py_CLEAR(dg->context);
     Py_CLEAR(dg->address);
     Py_CLEAR(dg->rx_addr);
     Py_CLEAR(dg->tx_addr);

@@ -33,10 +33,8 @@ typedef struct {
     PyObject_HEAD
     PyObject *base_slots[IOL_TR_BASE_SLOTS];
     iol_modstate *st;
-    PyObject *loop;     /* a LoopObject; NULL once released */
-    PyObject *sock;     /* the socket.socket; NULL once closed */
+    iol_trlife life;
     PyObject *protocol;
-    PyObject *context;  /* entered around the fd's callbacks */
     PyObject *address;  /* the peer sendto() insists on, or None */
     PyObject *rx_addr;  /* the last sender, as Python has it, or NULL */
     PyObject *tx_addr;  /* the last address sendto() parsed, or NULL */
@@ -47,11 +45,10 @@ typedef struct {
     Py_ssize_t header;  /* asyncio 3.12+ counts 8 bytes per datagram */
     struct sockaddr_storage rx_sa, tx_sa;
     socklen_t rx_salen, tx_salen;
-    int fd, family, smask;
+    int fd, family;
     int connected;      /* a peer: send() and no address */
     int allow_empty;    /* asyncio 3.12+ sends empty datagrams */
-    int conn_lost;
-    char closing, paused, protocol_connected, protocol_paused;
+    char protocol_connected, protocol_paused;
 } DatagramObject;
 
 /* datagram_send.c, for datagram.c */
@@ -59,7 +56,6 @@ extern PyMethodDef iol_dgram_send_methods[];
 int iol_dg_want(DatagramObject *dg, int want);
 int iol_dg_flush(DatagramObject *dg);
 void iol_dg_queue_clear(DatagramObject *dg);
-int iol_dg_is_exit(PyObject *exc);
 int iol_dg_report(DatagramObject *dg, PyObject *exc, const char *message);
 
 #endif /* IOL_DATAGRAM_H */

@@ -31,23 +31,7 @@
 int
 iol_dg_want(DatagramObject *dg, int want)
 {
-    if (want == dg->smask) {
-        return 0;
-    }
-    if (dg->loop != NULL &&
-        iol_fd_stream_set((LoopObject *)dg->loop, dg->fd, (PyObject *)dg,
-                          want) < 0) {
-        return -1;
-    }
-    dg->smask = want;
-    return 0;
-}
-
-int
-iol_dg_is_exit(PyObject *exc)
-{
-    return PyErr_GivenExceptionMatches(exc, PyExc_SystemExit) ||
-           PyErr_GivenExceptionMatches(exc, PyExc_KeyboardInterrupt);
+    return iol_trl_want((PyObject *)dg, &dg->life, dg->fd, want);
 }
 
 /* A protocol callback run from the tick raised: report it as asyncio's
@@ -59,24 +43,8 @@ iol_dg_report(DatagramObject *dg, PyObject *exc, const char *message)
     if (exc == NULL) {
         return 0;
     }
-    if (iol_dg_is_exit(exc)) {
-        iol_err_restore(Py_NewRef(exc));
-        return -1;
-    }
-    PyObject *res = PyObject_CallMethod((PyObject *)dg,
-                                        "_report_protocol_error", "Os", exc,
-                                        message);
-    if (res == NULL) {
-        PyObject *err = iol_err_fetch();
-        if (err != NULL && iol_dg_is_exit(err)) {
-            iol_err_restore(err);
-            return -1;
-        }
-        iol_err_restore(err);
-        PyErr_WriteUnraisable((PyObject *)dg);
-    }
-    Py_XDECREF(res);
-    return 0;
+    return iol_trl_report((PyObject *)dg, "_report_protocol_error", exc,
+                          message);
 }
 
 void
@@ -172,7 +140,7 @@ send_one(DatagramObject *dg, PyObject *data, const void *buf,
                 return -1;
             }
             if (!ok) {
-                PyObject *res = PyObject_CallMethod(dg->sock, "sendto",
+                PyObject *res = PyObject_CallMethod(dg->life.sock, "sendto",
                                                     "OO", data, addr);
                 if (res != NULL) {
                     Py_DECREF(res);
@@ -239,7 +207,7 @@ send_failed(DatagramObject *dg, int in_tick)
 int
 iol_dg_flush(DatagramObject *dg)
 {
-    while (dg->wlen > 0 && dg->loop != NULL) {
+    while (dg->wlen > 0 && dg->life.loop != NULL) {
         iol_dgram d = dg->wq[dg->whead];
         int rc = send_one(dg, d.data, PyBytes_AS_STRING(d.data),
                           PyBytes_GET_SIZE(d.data), d.addr);
@@ -262,7 +230,7 @@ iol_dg_flush(DatagramObject *dg)
             return send_failed(dg, 1);
         }
     }
-    if (dg->protocol_paused && dg->wsize <= dg->low && dg->loop != NULL) {
+    if (dg->protocol_paused && dg->wsize <= dg->low && dg->life.loop != NULL) {
         PyObject *res = PyObject_CallMethod((PyObject *)dg,
                                             "_maybe_resume_protocol", NULL);
         if (res == NULL) {
@@ -270,17 +238,13 @@ iol_dg_flush(DatagramObject *dg)
         }
         Py_DECREF(res);
     }
-    if (dg->wlen == 0 && dg->loop != NULL) {
-        if (iol_dg_want(dg, dg->smask & ~IOL_WRITE) < 0) {
+    if (dg->wlen == 0 && dg->life.loop != NULL) {
+        if (iol_dg_want(dg, dg->life.smask & ~IOL_WRITE) < 0) {
             return -1;
         }
         /* A close() that waited for the queue ends here. */
-        if (dg->closing && !dg->conn_lost) {
-            dg->conn_lost++;
-            PyObject *res = PyObject_CallMethod(
-                (PyObject *)dg, "_call_connection_lost", "O", Py_None);
-            Py_XDECREF(res);
-            return res == NULL ? -1 : 0;
+        if (iol_trl_drained((PyObject *)dg, &dg->life) < 0) {
+            return -1;
         }
     }
     return 0;
@@ -403,8 +367,8 @@ Datagram_sendto(DatagramObject *dg, PyObject *const *args, Py_ssize_t nargs,
     /* A lost connection drops what a connected socket sends (asyncio
      * warns after a few); once released, every send is dropped so (where
      * asyncio's own transport fails on the socket it no longer has). */
-    if ((dg->conn_lost && has_peer) || dg->loop == NULL) {
-        if (dg->conn_lost >= IOL_CONNLOST_LOG) {
+    if ((dg->life.conn_lost && has_peer) || dg->life.loop == NULL) {
+        if (dg->life.conn_lost >= IOL_CONNLOST_LOG) {
             PyObject *res = PyObject_CallMethod((PyObject *)dg,
                                                 "_warn_lost_write", NULL);
             if (res == NULL) {
@@ -412,7 +376,7 @@ Datagram_sendto(DatagramObject *dg, PyObject *const *args, Py_ssize_t nargs,
             }
             Py_DECREF(res);
         }
-        dg->conn_lost++;
+        dg->life.conn_lost++;
         Py_RETURN_NONE;
     }
     Py_buffer view;
@@ -433,7 +397,7 @@ Datagram_sendto(DatagramObject *dg, PyObject *const *args, Py_ssize_t nargs,
             }
             goto ok;
         }
-        if (iol_dg_want(dg, dg->smask | IOL_WRITE) < 0) {
+        if (iol_dg_want(dg, dg->life.smask | IOL_WRITE) < 0) {
             goto done;
         }
     }

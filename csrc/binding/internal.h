@@ -7,7 +7,9 @@
  * state or in the objects; nothing is global.
  *
  * Every binding file includes this header only; it pulls in handle.h
- * (the handle types) and loop.h (the Loop type and its methods' files).
+ * (the handle types), loop.h (the Loop type and its files' internals),
+ * loop_methods.h (its methods defined outside loop.c) and the native
+ * transports' headers.
  */
 #ifndef IOL_INTERNAL_H
 #define IOL_INTERNAL_H
@@ -23,6 +25,7 @@ typedef struct iol_modstate iol_modstate;
 
 #include "handle.h"
 #include "loop.h"
+#include "loop_methods.h"
 #include "transport.h"
 #include "datagram.h"
 #include "tls.h"

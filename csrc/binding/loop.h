@@ -5,12 +5,18 @@
 #ifndef IOL_LOOP_H
 #define IOL_LOOP_H
 
+/* What the tick calls for an fd owned natively (a stream or datagram
+ * transport, a listener): the owner, and the fd's READ / WRITE / ERROR
+ * bits.  -1 only for an exception that must leave the loop. */
+typedef int (*iol_stream_fn)(PyObject *owner, int mask);
+
 /* One queued unit of work: a handle and, for fd handlers, the events;
- * or, with IOL_ITEM_STREAM in the mask, a transport or a listener
- * (server.c) and its fd's events (no handle is made for those). */
-#define IOL_ITEM_STREAM 0x10000
+ * or, with `fn` set, a native owner of an fd and its events (no handle
+ * is made for those).  `fn` is the owner's own entry point, given when
+ * it registered, so the tick makes one call and no type checks. */
 typedef struct {
     PyObject *obj;
+    iol_stream_fn fn;
     int mask;
 } iol_ready_item;
 
@@ -29,6 +35,7 @@ typedef struct {
     HandleObject *reader;  /* asyncio add_reader, or NULL */
     HandleObject *writer;  /* asyncio add_writer, or NULL */
     PyObject *stream;      /* a transport or listener, or NULL */
+    iol_stream_fn on_event; /* what the tick runs for `stream` */
     int tmask;             /* Tornado interest, READ | WRITE | ERROR */
     int smask;             /* the transport's interest, READ | WRITE */
     int kmask;             /* what the backend watches: READ | WRITE */
@@ -91,68 +98,32 @@ struct LoopObject {
 
 /* loop.c */
 extern PyType_Spec iol_loop_spec;
+int iol_loop_check_open(LoopObject *self);
+
+/* loop_tick.c: the ready queue, the timers' heap and the tick. */
 int iol_ready_push(iol_ready *q, HandleObject *h, int mask);
-int iol_ready_push_obj(iol_ready *q, PyObject *obj, int mask);
+int iol_ready_push_owner(iol_ready *q, PyObject *owner, iol_stream_fn fn,
+                         int mask);
 int iol_loop_push_soon(LoopObject *self, HandleObject *h);
 int64_t iol_seconds_to_ns(double s);
-int iol_loop_check_open(LoopObject *self);
 /* The loop's read buffer (see LoopObject.read_buf); NULL with
  * MemoryError set if it cannot be made. */
 #define IOL_READ_BUF_SIZE (256 * 1024)
 char *iol_loop_read_buf(LoopObject *self);
 void iol_loop_timer_cancel(LoopObject *self, TimerHandleObject *t);
+int iol_loop_tick(LoopObject *self);
+void iol_loop_drop_work(LoopObject *self);
+int iol_loop_traverse_work(LoopObject *self, visitproc visit, void *arg);
 
-/* loop_stats.c */
+/* loop_stats.c, loop_sched.c */
 int iol_loop_note_slow(LoopObject *self, PyObject *h, int64_t took);
-PyObject *Loop_stats(LoopObject *, PyObject *);
-PyObject *Loop_set_timing(LoopObject *, PyObject *);
-PyObject *Loop_set_slow_threshold(LoopObject *, PyObject *);
-
-/* loop_sched.c: scheduling methods of the Loop type, and the two that
- * asyncio's Future and Task call on every creation. */
-PyObject *Loop_get_debug(LoopObject *, PyObject *);
-PyObject *Loop_create_future(LoopObject *, PyObject *);
 int iol_is_coroutine_like(PyObject *cb);
-#define IOL_FASTCALL_KW(f) ((PyCFunction)(void (*)(void))(f))
-PyObject *Loop_call_soon(LoopObject *, PyObject *const *, Py_ssize_t,
-                         PyObject *);
-PyObject *Loop_call_soon_threadsafe(LoopObject *, PyObject *const *,
-                                    Py_ssize_t, PyObject *);
-PyObject *Loop_call_later(LoopObject *, PyObject *const *, Py_ssize_t,
-                          PyObject *);
-PyObject *Loop_call_at(LoopObject *, PyObject *const *, Py_ssize_t,
-                       PyObject *);
-PyObject *Loop_tornado_call_later(LoopObject *, PyObject *const *,
-                                  Py_ssize_t, PyObject *);
-PyObject *Loop_tornado_call_at(LoopObject *, PyObject *const *, Py_ssize_t,
-                               PyObject *);
-PyObject *Loop_add_callback(LoopObject *, PyObject *const *, Py_ssize_t,
-                            PyObject *);
-PyObject *Loop_add_timeout(LoopObject *, PyObject *const *, Py_ssize_t,
-                           PyObject *);
-PyObject *Loop_tornado_call_at_wall(LoopObject *, PyObject *const *,
-                                    Py_ssize_t, PyObject *);
-PyObject *Loop_add_timeout_wall(LoopObject *, PyObject *const *, Py_ssize_t,
-                                PyObject *);
-PyObject *Loop_remove_timeout(LoopObject *, PyObject *);
-
-/* loop_fd.c: fd methods of the Loop type. */
-PyObject *Loop_add_handler(LoopObject *, PyObject *const *, Py_ssize_t);
-PyObject *Loop_update_handler(LoopObject *, PyObject *const *, Py_ssize_t);
-PyObject *Loop_remove_handler(LoopObject *, PyObject *);
-PyObject *Loop_add_reader(LoopObject *, PyObject *const *, Py_ssize_t,
-                          PyObject *);
-PyObject *Loop_add_writer(LoopObject *, PyObject *const *, Py_ssize_t,
-                          PyObject *);
-PyObject *Loop_remove_reader(LoopObject *, PyObject *);
-PyObject *Loop_remove_writer(LoopObject *, PyObject *);
-PyObject *Loop_fd_info(LoopObject *, PyObject *);
-PyObject *Loop_watched_fds(LoopObject *, PyObject *);
 
 /* loop_fd.c, internal */
 int iol_fd_dispatch(LoopObject *self, const iol_event *ev);
 void iol_fd_clear_all(LoopObject *self, int close_fds);
 int iol_fd_traverse(LoopObject *self, visitproc visit, void *arg);
-int iol_fd_stream_set(LoopObject *self, int fd, PyObject *owner, int want);
+int iol_fd_stream_set(LoopObject *self, int fd, PyObject *owner,
+                      iol_stream_fn on_event, int want);
 
 #endif /* IOL_LOOP_H */

@@ -527,8 +527,13 @@ Loop_watched_fds(LoopObject *self, PyObject *Py_UNUSED(ignored))
 }
 
 /*
- * A native transport's (or listener's) interest in its fd: `want` is
- * READ | WRITE or 0.
+ * A native owner's interest in its fd (a stream or datagram transport,
+ * a listener): `want` is READ | WRITE or 0, and `on_event` the owner's
+ * entry point, which the tick calls with the fd's events.  Each owner
+ * hands its own, so the tick needs no type checks to find it; the slot
+ * and the ready queue are the loop thread's, and a function pointer is
+ * never written anywhere else (nothing here for a free-threaded build
+ * to lock).
  * The slot holds a reference to the transport while it wants anything,
  * as a registered handle holds its callback, and none once it wants
  * nothing (a paused, idle transport is not kept alive by the loop).  An
@@ -538,7 +543,8 @@ Loop_watched_fds(LoopObject *self, PyObject *Py_UNUSED(ignored))
  * to another owner, there is nothing left to drop.
  */
 int
-iol_fd_stream_set(LoopObject *self, int fd, PyObject *owner, int want)
+iol_fd_stream_set(LoopObject *self, int fd, PyObject *owner,
+                  iol_stream_fn on_event, int want)
 {
     if (!self->initialized || self->closed) {
         if (want == 0) {
@@ -571,6 +577,7 @@ iol_fd_stream_set(LoopObject *self, int fd, PyObject *owner, int want)
     if (want == 0) {
         PyObject *old = s->stream;
         s->stream = NULL;
+        s->on_event = NULL;
         slot_update_kernel(self, fd, oldk);
         Py_XDECREF(old);
         return 0;
@@ -583,6 +590,7 @@ iol_fd_stream_set(LoopObject *self, int fd, PyObject *owner, int want)
     }
     if (s->stream == NULL) {
         s->stream = Py_NewRef(owner);
+        s->on_event = on_event;
         if (!was_used) {
             self->nwatched++;
         }
@@ -619,8 +627,8 @@ iol_fd_dispatch(LoopObject *self, const iol_event *ev)
     /* The transport looks at its own state when the item runs, so an
      * event that went stale meanwhile (paused, closed) does nothing. */
     if (s->stream != NULL && (mask & (s->smask | IOL_ERROR)) &&
-        iol_ready_push_obj(&self->ready, s->stream,
-                           mask | IOL_ITEM_STREAM) < 0) {
+        iol_ready_push_owner(&self->ready, s->stream, s->on_event,
+                             mask) < 0) {
         return -1;
     }
     return 0;
@@ -659,6 +667,7 @@ iol_fd_clear_all(LoopObject *self, int close_fds)
         HandleObject *w = take(&self->fds[fd].writer);
         PyObject *tr = self->fds[fd].stream;
         self->fds[fd].stream = NULL;
+        self->fds[fd].on_event = NULL;
         self->fds[fd].smask = 0;
         self->fds[fd].tmask = 0;
         if (h != NULL && close_fds && h->arg != NULL) {

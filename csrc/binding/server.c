@@ -59,18 +59,11 @@ want(ListenerObject *ls, int on)
         return 0;
     }
     if (iol_fd_stream_set((LoopObject *)ls->loop, ls->fd, (PyObject *)ls,
-                          on ? IOL_READ : 0) < 0) {
+                          iol_listener_event, on ? IOL_READ : 0) < 0) {
         return -1;
     }
     ls->watching = on;
     return 0;
-}
-
-static int
-is_exit(PyObject *exc)
-{
-    return PyErr_GivenExceptionMatches(exc, PyExc_SystemExit) ||
-           PyErr_GivenExceptionMatches(exc, PyExc_KeyboardInterrupt);
 }
 
 /* Call hooks.<name>(listener, *args).  An error from the hook itself is
@@ -81,17 +74,10 @@ call_hook(ListenerObject *ls, const char *name, PyObject *a, PyObject *b)
 {
     PyObject *res = PyObject_CallMethod(ls->hooks, name, "OOO", ls,
                                         a ? a : Py_None, b ? b : Py_None);
-    if (res != NULL) {
-        Py_DECREF(res);
-        return 0;
+    if (res == NULL) {
+        return iol_report_failed(ls->hooks);
     }
-    PyObject *err = iol_err_fetch();
-    if (err != NULL && is_exit(err)) {
-        iol_err_restore(err);
-        return -1;
-    }
-    iol_err_restore(err);
-    PyErr_WriteUnraisable(ls->hooks);
+    Py_DECREF(res);
     return 0;
 }
 
@@ -104,7 +90,7 @@ report(ListenerObject *ls, const char *name, PyObject *protocol)
     if (exc == NULL) {
         return 0;
     }
-    if (is_exit(exc)) {
+    if (iol_is_exit(exc)) {
         iol_err_restore(exc);
         return -1;
     }

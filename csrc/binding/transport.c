@@ -9,9 +9,11 @@
  *
  * Reads: a Protocol gets exact-size bytes, read into a bytes object
  * and cut to size; a BufferedProtocol gets get_buffer(-1), a recv() into
- * it and buffer_updated(n).  The output side is in transport_write.c; the
- * parts off the data path (set-up, connection_lost, error reports, repr,
- * sendfile's waiter) are Python, in ioloop_c/_transport.py.
+ * it and buffer_updated(n).  The output side is in transport_write.c,
+ * the life cycle shared with the datagram transport (pausing, close,
+ * abort, release) in transport_life.c; the parts off the data path
+ * (set-up, connection_lost, error reports, repr, sendfile's waiter) are
+ * Python, in ioloop_c/_transport.py.
  *
  * The type derives from asyncio's transports._FlowControlMixin (what
  * asyncio's own socket transports derive from, and what its sendfile
@@ -34,12 +36,6 @@ _Static_assert(IOL_READ_SIZE <= IOL_READ_BUF_SIZE,
                "a stream read must fit the loop's read buffer");
 #define IOL_LOW_WATER (16 * 1024)
 
-static int
-is_reading(TransportObject *tr)
-{
-    return !tr->closing && !tr->paused;
-}
-
 /* Call protocol.<name>(arg or nothing); NULL with the error set. */
 static PyObject *
 call_protocol(TransportObject *tr, PyObject *name, PyObject *arg)
@@ -54,21 +50,7 @@ call_protocol(TransportObject *tr, PyObject *name, PyObject *arg)
 static int
 tr_close(TransportObject *tr)
 {
-    if (tr->closing) {
-        return 0;
-    }
-    tr->closing = 1;
-    if (iol_tr_want(tr, tr->smask & ~IOL_READ) < 0) {
-        return -1;
-    }
-    if (tr->wlen == 0) {
-        tr->conn_lost++;
-        if (iol_tr_want(tr, 0) < 0) {
-            return -1;
-        }
-        return iol_tr_call_soon_lost(tr, Py_None);
-    }
-    return 0;
+    return iol_trl_close((PyObject *)tr, &tr->life, tr->wlen);
 }
 
 int
@@ -83,7 +65,7 @@ iol_tr_on_eof(TransportObject *tr)
     }
     if (keep_open) {
         /* Nothing more to read, but the protocol may still write. */
-        return iol_tr_want(tr, tr->smask & ~IOL_READ);
+        return iol_tr_want(tr, tr->life.smask & ~IOL_READ);
     }
     return tr_close(tr);
 }
@@ -130,7 +112,7 @@ recv_data(TransportObject *tr, ssize_t *n)
         }
         return data;
     }
-    char *buf = iol_loop_read_buf((LoopObject *)tr->loop);
+    char *buf = iol_loop_read_buf((LoopObject *)tr->life.loop);
     if (buf == NULL) {
         return NULL;
     }
@@ -223,23 +205,23 @@ int
 iol_transport_event(PyObject *obj, int mask)
 {
     TransportObject *tr = (TransportObject *)obj;
-    if (tr->loop == NULL || tr->protocol == NULL || tr->conn_lost) {
+    iol_trlife *lf = &tr->life;
+    if (lf->loop == NULL || tr->protocol == NULL || lf->conn_lost) {
         return 0;
     }
-    PyObject *ctx = Py_XNewRef(tr->context);
+    PyObject *ctx = Py_XNewRef(lf->context);
     if (ctx != NULL && PyContext_Enter(ctx) < 0) {
         Py_DECREF(ctx);
         return iol_tr_fatal(tr, "Fatal error on transport");
     }
     int rc = 0;
     /* As in selectors, an error or hang-up wakes both directions. */
-    if ((mask & (IOL_READ | IOL_ERROR)) && (tr->smask & IOL_READ)) {
-        rc = tr->tls ? iol_tls_read(tr)
-             : tr->buffered ? iol_tr_read_buffered(tr) : read_data(tr);
+    if ((mask & (IOL_READ | IOL_ERROR)) && (lf->smask & IOL_READ)) {
+        rc = tr->read(tr);
     }
     if (rc == 0 && (mask & (IOL_WRITE | IOL_ERROR)) &&
-        (tr->smask & IOL_WRITE) && tr->wlen && !tr->conn_lost &&
-        tr->loop != NULL) {
+        (lf->smask & IOL_WRITE) && tr->wlen && !lf->conn_lost &&
+        lf->loop != NULL) {
         rc = iol_tr_flush(tr);
     }
     /* Anything else that failed (connection_lost() raising when a close
@@ -269,9 +251,10 @@ set_protocol(TransportObject *tr, PyObject *protocol)
     if (buffered < 0) {
         return -1;
     }
-    tr->buffered = buffered;
-    tr->tls = tr->st->tls_protocol_type != NULL &&
+    int tls = tr->st->tls_protocol_type != NULL &&
               Py_IS_TYPE(protocol, (PyTypeObject *)tr->st->tls_protocol_type);
+    tr->read = tls ? iol_tls_read
+               : buffered ? iol_tr_read_buffered : read_data;
     Py_XSETREF(tr->protocol, Py_NewRef(protocol));
     tr->protocol_connected = 1;
     return 0;
@@ -291,7 +274,7 @@ Transport_native_init(TransportObject *tr, PyObject *args)
                      "%R", loop);
         return NULL;
     }
-    if (tr->loop != NULL) {
+    if (tr->life.loop != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "transport already set up");
         return NULL;
     }
@@ -313,10 +296,10 @@ Transport_native_init(TransportObject *tr, PyObject *args)
         Py_DECREF(ctx);
         return NULL;
     }
-    tr->explicit_context = context != Py_None;
-    Py_XSETREF(tr->context, ctx);
-    Py_XSETREF(tr->sock, Py_NewRef(sock));
-    Py_XSETREF(tr->loop, Py_NewRef(loop));
+    tr->life.explicit_context = context != Py_None;
+    Py_XSETREF(tr->life.context, ctx);
+    Py_XSETREF(tr->life.sock, Py_NewRef(sock));
+    Py_XSETREF(tr->life.loop, Py_NewRef(loop));
     tr->fd = fd;
     Py_RETURN_NONE;
 }
@@ -324,7 +307,7 @@ Transport_native_init(TransportObject *tr, PyObject *args)
 static PyObject *
 Transport_start_reading(TransportObject *tr, PyObject *Py_UNUSED(ignored))
 {
-    if (is_reading(tr) && iol_tr_want(tr, tr->smask | IOL_READ) < 0) {
+    if (iol_trl_start_reading((PyObject *)tr, &tr->life) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -344,13 +327,7 @@ Transport_close(TransportObject *tr, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Transport_force_close(TransportObject *tr, PyObject *exc)
 {
-    if (tr->conn_lost) {
-        Py_RETURN_NONE;
-    }
-    iol_tr_queue_clear(tr);
-    tr->closing = 1;
-    tr->conn_lost++;
-    if (iol_tr_want(tr, 0) < 0 || iol_tr_call_soon_lost(tr, exc) < 0) {
+    if (iol_trl_force_close((PyObject *)tr, &tr->life, exc) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -365,11 +342,8 @@ Transport_abort(TransportObject *tr, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Transport_pause_reading(TransportObject *tr, PyObject *Py_UNUSED(ignored))
 {
-    if (is_reading(tr)) {
-        tr->paused = 1;
-        if (iol_tr_want(tr, tr->smask & ~IOL_READ) < 0) {
-            return NULL;
-        }
+    if (iol_trl_pause_reading((PyObject *)tr, &tr->life) < 0) {
+        return NULL;
     }
     Py_RETURN_NONE;
 }
@@ -377,23 +351,22 @@ Transport_pause_reading(TransportObject *tr, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Transport_resume_reading(TransportObject *tr, PyObject *Py_UNUSED(ignored))
 {
-    if (tr->closing || !tr->paused) {
-        Py_RETURN_NONE;
+    if (iol_trl_resume_reading((PyObject *)tr, &tr->life) < 0) {
+        return NULL;
     }
-    tr->paused = 0;
-    return Transport_start_reading(tr, NULL);
+    Py_RETURN_NONE;
 }
 
 static PyObject *
 Transport_is_reading(TransportObject *tr, PyObject *Py_UNUSED(ignored))
 {
-    return PyBool_FromLong(is_reading(tr));
+    return PyBool_FromLong(!tr->life.closing && !tr->life.paused);
 }
 
 static PyObject *
 Transport_is_closing(TransportObject *tr, PyObject *Py_UNUSED(ignored))
 {
-    return PyBool_FromLong(tr->closing);
+    return PyBool_FromLong(tr->life.closing);
 }
 
 static PyObject *
@@ -416,25 +389,17 @@ Transport_get_protocol(TransportObject *tr, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Transport_release(TransportObject *tr, PyObject *Py_UNUSED(ignored))
 {
-    (void)iol_tr_want(tr, 0);
-    iol_tr_queue_clear(tr);
-    PyObject *sock = tr->sock;
-    tr->sock = NULL;
-    PyObject *res = Py_NewRef(Py_None);
-    if (sock != NULL) {
-        Py_DECREF(res);
-        res = PyObject_CallMethodNoArgs(sock, tr->st->str_close);
-        Py_DECREF(sock);
-    }
+    PyObject *res = iol_trl_release((PyObject *)tr, &tr->life, tr->st);
     Py_CLEAR(tr->protocol);
-    Py_CLEAR(tr->loop);
+    Py_CLEAR(tr->life.loop);
     return res;
 }
 
 static PyObject *
 Transport_get_polling(TransportObject *tr, void *closure)
 {
-    return PyBool_FromLong(tr->smask & (closure ? IOL_WRITE : IOL_READ));
+    int m = tr->life.smask;
+    return PyBool_FromLong(m & (closure ? IOL_WRITE : IOL_READ));
 }
 
 static PyMethodDef transport_methods[] = {
@@ -470,16 +435,17 @@ static PyMemberDef transport_members[] = {
     /* Writable, as asyncio's is: code written against asyncio's transport
      * (CPython's test_ssl) swaps in a wrapper.  The data path uses the fd,
      * never this object; it is what _release() closes. */
-    TR_MEMBER("_sock", T_OBJECT, sock, 0),
+    TR_MEMBER("_sock", T_OBJECT, life.sock, 0),
     TR_MEMBER("_sock_fd", T_INT, fd, READONLY),
     TR_MEMBER("_protocol", T_OBJECT, protocol, READONLY),
-    TR_MEMBER("_loop", T_OBJECT, loop, READONLY),
-    TR_MEMBER("_context", T_OBJECT, context, READONLY),
+    TR_MEMBER("_loop", T_OBJECT, life.loop, READONLY),
+    TR_MEMBER("_context", T_OBJECT, life.context, READONLY),
     TR_MEMBER("_empty_waiter", T_OBJECT, empty_waiter, 0),
     TR_MEMBER("_server", T_OBJECT, server, 0),
-    TR_MEMBER("_closing", T_INT, closing, READONLY),
-    TR_MEMBER("_conn_lost", T_INT, conn_lost, READONLY),
-    TR_MEMBER("_paused", T_INT, paused, READONLY),
+    /* Ints, not bools, as before the flags moved into `life`. */
+    TR_MEMBER("_closing", T_BYTE, life.closing, READONLY),
+    TR_MEMBER("_conn_lost", T_INT, life.conn_lost, READONLY),
+    TR_MEMBER("_paused", T_BYTE, life.paused, READONLY),
     TR_MEMBER("_eof", T_INT, eof, READONLY),
     TR_MEMBER("_protocol_connected", T_INT, protocol_connected, 0),
     TR_MEMBER("_protocol_paused", T_INT, protocol_paused, READONLY),
@@ -497,6 +463,24 @@ static PyGetSetDef transport_getset[] = {
 /* ------------------------------------------------------------------ */
 /* Life cycle */
 
+static int
+ops_want(PyObject *tr, int mask)
+{
+    return iol_tr_want((TransportObject *)tr, mask);
+}
+
+static void
+ops_queue_clear(PyObject *tr)
+{
+    iol_tr_queue_clear((TransportObject *)tr);
+}
+
+static const iol_trops transport_ops = {
+    .event = iol_transport_event,
+    .want = ops_want,
+    .queue_clear = ops_queue_clear,
+};
+
 static PyObject *
 Transport_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
               PyObject *Py_UNUSED(kwds))
@@ -510,6 +494,8 @@ Transport_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
         return NULL;
     }
     tr->st = st;
+    tr->life.ops = &transport_ops;
+    tr->read = read_data;
     tr->fd = -1;
     tr->high = 4 * IOL_LOW_WATER;
     tr->low = IOL_LOW_WATER;
@@ -523,13 +509,10 @@ Transport_traverse(TransportObject *tr, visitproc visit, void *arg)
     for (int i = 0; i < IOL_TR_BASE_SLOTS; i++) {
         Py_VISIT(tr->base_slots[i]);
     }
-    Py_VISIT(tr->loop);
-    Py_VISIT(tr->sock);
     Py_VISIT(tr->protocol);
-    Py_VISIT(tr->context);
     Py_VISIT(tr->empty_waiter);
     Py_VISIT(tr->server);
-    return 0;
+    return iol_trl_traverse(&tr->life, visit, arg);
 }
 
 static int
@@ -538,10 +521,8 @@ Transport_clear(TransportObject *tr)
     for (int i = 0; i < IOL_TR_BASE_SLOTS; i++) {
         Py_CLEAR(tr->base_slots[i]);
     }
-    Py_CLEAR(tr->loop);
-    Py_CLEAR(tr->sock);
+    iol_trl_clear(&tr->life);
     Py_CLEAR(tr->protocol);
-    Py_CLEAR(tr->context);
     Py_CLEAR(tr->empty_waiter);
     Py_CLEAR(tr->server);
     return 0;

@@ -20,6 +20,57 @@ int iol_transport_type_init(PyObject *mod, iol_modstate *st);
  * every other error goes to the transport's fatal-error path. */
 int iol_transport_event(PyObject *tr, int mask);
 
+/* An exception that must leave the loop rather than be reported (and a
+ * transport closed, or a connection dropped). */
+static inline int
+iol_is_exit(PyObject *exc)
+{
+    return PyErr_GivenExceptionMatches(exc, PyExc_SystemExit) ||
+           PyErr_GivenExceptionMatches(exc, PyExc_KeyboardInterrupt);
+}
+
+/* A call that reports an error (to a transport's or a server's Python
+ * half) raised in turn: -1 with it set again if it is one that leaves
+ * the loop, else it is unraisable (for `where`) and 0. */
+int iol_report_failed(PyObject *where);
+
+/* What the shared life cycle (transport_life.c) asks of each kind of
+ * native transport: its tick entry, its fd-table interest, its queue. */
+typedef struct {
+    iol_stream_fn event;                 /* the fd's events, in the tick */
+    int (*want)(PyObject *tr, int mask); /* set the interest in the fd */
+    void (*queue_clear)(PyObject *tr);   /* drop what is queued to send */
+} iol_trops;
+
+/* The life-cycle state the stream and the datagram transport share, a
+ * member of each: attached to a loop, watching its fd, paused, closing,
+ * connection_lost scheduled.  The transport functions below take the
+ * transport object and this member of it. */
+typedef struct {
+    const iol_trops *ops;
+    PyObject *loop;     /* a LoopObject; NULL once released */
+    PyObject *sock;     /* the socket.socket; NULL once closed */
+    PyObject *context;  /* entered around the fd's callbacks */
+    int smask;          /* interest held in the loop's fd table */
+    int conn_lost;      /* connection_lost scheduled (and later sends) */
+    char closing, paused;
+    char explicit_context; /* context given by asyncio: pass to call_soon */
+} iol_trlife;
+
+/* transport_life.c */
+int iol_trl_want(PyObject *tr, iol_trlife *lf, int fd, int want);
+int iol_trl_start_reading(PyObject *tr, iol_trlife *lf);
+int iol_trl_pause_reading(PyObject *tr, iol_trlife *lf);
+int iol_trl_resume_reading(PyObject *tr, iol_trlife *lf);
+int iol_trl_close(PyObject *tr, iol_trlife *lf, Py_ssize_t queued);
+int iol_trl_force_close(PyObject *tr, iol_trlife *lf, PyObject *exc);
+int iol_trl_drained(PyObject *tr, iol_trlife *lf);
+PyObject *iol_trl_release(PyObject *tr, iol_trlife *lf, iol_modstate *st);
+int iol_trl_report(PyObject *tr, const char *method, PyObject *exc,
+                   const char *message);
+int iol_trl_traverse(iol_trlife *lf, visitproc visit, void *arg);
+void iol_trl_clear(iol_trlife *lf);
+
 /* asyncio's _FlowControlMixin instances are an object header and these
  * many object slots (_extra; _loop, _protocol_paused, _high_water,
  * _low_water).  The type's own descriptors shadow all but _extra; the
@@ -32,14 +83,12 @@ typedef struct {
     Py_ssize_t off;
 } iol_wchunk;
 
-typedef struct {
+typedef struct TransportObject {
     PyObject_HEAD
     PyObject *base_slots[IOL_TR_BASE_SLOTS];
     iol_modstate *st;
-    PyObject *loop;     /* a LoopObject; NULL once connection_lost ran */
-    PyObject *sock;     /* the socket.socket; NULL once closed */
+    iol_trlife life;
     PyObject *protocol;
-    PyObject *context;  /* entered around the fd's callbacks */
     PyObject *empty_waiter; /* sendfile's "queue drained" future, or None */
     PyObject *server;   /* the asyncio.Server that accepted it, or None */
     iol_wchunk *wq;     /* the write queue: wq[whead .. whead + wlen) */
@@ -47,14 +96,14 @@ typedef struct {
     Py_ssize_t wsize;   /* bytes queued, not yet sent */
     Py_ssize_t high, low;
     int fd;
-    int smask;          /* interest held in the loop's fd table */
-    int explicit_context; /* context given by asyncio: pass to call_soon */
-    int buffered;       /* the protocol is a BufferedProtocol */
+    /* The read step, picked when the protocol is set: exact bytes for a
+     * Protocol, get_buffer() for a BufferedProtocol, tls.c's for
+     * ioloop_c's SSLProtocol. */
+    int (*read)(struct TransportObject *tr);
     int big_reads;      /* reads come large: recv into fresh bytes */
-    int tls;            /* the protocol is ioloop_c's SSLProtocol (tls.c) */
     int protocol_connected;
     int protocol_paused; /* pause_writing() called, resume not yet */
-    int closing, paused, eof, conn_lost;
+    int eof;
 } TransportObject;
 
 /* Whether asyncio's _FlowControlMixin (base) has the layout the native
@@ -71,7 +120,6 @@ int iol_tr_want(TransportObject *tr, int want);
 int iol_tr_flush(TransportObject *tr);
 void iol_tr_queue_clear(TransportObject *tr);
 int iol_tr_fatal(TransportObject *tr, const char *message);
-int iol_tr_call_soon_lost(TransportObject *tr, PyObject *exc);
 
 /* server.c: the native accept loop.  Make the Listener type (and what
  * it needs from the socket module) into the module state. */

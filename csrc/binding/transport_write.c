@@ -30,24 +30,7 @@ tr_state(TransportObject *tr)
 int
 iol_tr_want(TransportObject *tr, int want)
 {
-    if (want == tr->smask) {
-        return 0;
-    }
-    if (tr->loop != NULL &&
-        iol_fd_stream_set((LoopObject *)tr->loop, tr->fd, (PyObject *)tr,
-                          want) < 0) {
-        return -1;
-    }
-    tr->smask = want;
-    return 0;
-}
-
-/* An exception that must leave the loop rather than close a transport. */
-static int
-is_exit(PyObject *exc)
-{
-    return PyErr_GivenExceptionMatches(exc, PyExc_SystemExit) ||
-           PyErr_GivenExceptionMatches(exc, PyExc_KeyboardInterrupt);
+    return iol_trl_want((PyObject *)tr, &tr->life, tr->fd, want);
 }
 
 /* Hand the raised exception to self._fatal_error(exc, message), which
@@ -66,65 +49,9 @@ iol_transport_fatal(PyObject *tr, const char *message)
     if (exc == NULL) {
         return 0;
     }
-    if (is_exit(exc)) {
-        iol_err_restore(exc);
-        return -1;
-    }
-    int rc = 0;
-    PyObject *msg = PyUnicode_FromString(message);
-    PyObject *res = NULL;
-    if (msg != NULL) {
-        res = PyObject_CallMethod(tr, "_fatal_error", "OO", exc, msg);
-        Py_DECREF(msg);
-    }
-    if (res == NULL) {
-        PyObject *err = iol_err_fetch();
-        if (err != NULL && is_exit(err)) {
-            iol_err_restore(err);
-            rc = -1;
-        }
-        else {
-            iol_err_restore(err);
-            PyErr_WriteUnraisable(tr);
-        }
-    }
-    Py_XDECREF(res);
+    int rc = iol_trl_report(tr, "_fatal_error", exc, message);
     Py_DECREF(exc);
     return rc;
-}
-
-/* loop.call_soon(self._call_connection_lost, exc[, context=...]). */
-int
-iol_tr_call_soon_lost(TransportObject *tr, PyObject *exc)
-{
-    if (tr->loop == NULL) {
-        return 0;
-    }
-    PyObject *cb = PyObject_GetAttrString((PyObject *)tr,
-                                          "_call_connection_lost");
-    if (cb == NULL) {
-        return -1;
-    }
-    PyObject *loop = Py_NewRef(tr->loop);
-    PyObject *res = NULL;
-    if (tr->explicit_context) {
-        /* loop.call_soon(cb, exc, context=ctx) */
-        PyObject *kw = Py_BuildValue("(s)", "context");
-        PyObject *argv[] = {loop, cb, exc, tr->context};
-        if (kw != NULL) {
-            res = PyObject_VectorcallMethod(tr_state(tr)->str_call_soon,
-                                            argv, 3, kw);
-            Py_DECREF(kw);
-        }
-    }
-    else {
-        res = PyObject_CallMethodObjArgs(loop, tr_state(tr)->str_call_soon,
-                                         cb, exc, NULL);
-    }
-    Py_DECREF(loop);
-    Py_DECREF(cb);
-    Py_XDECREF(res);
-    return res == NULL ? -1 : 0;
 }
 
 void
@@ -192,7 +119,7 @@ call_flow(TransportObject *tr, PyObject *name, const char *what)
     int rc = 0;
     if (res == NULL) {
         PyObject *exc = iol_err_fetch();
-        if (is_exit(exc)) {
+        if (iol_is_exit(exc)) {
             iol_err_restore(exc);
             Py_DECREF(proto);
             return -1;
@@ -200,9 +127,10 @@ call_flow(TransportObject *tr, PyObject *name, const char *what)
         PyObject *ctx = Py_BuildValue("{sssOsOsO}", "message", what,
                                       "exception", exc, "transport", tr,
                                       "protocol", proto);
-        if (ctx != NULL && tr->loop != NULL) {
-            res = PyObject_CallMethod(tr->loop, "call_exception_handler",
-                                      "O", ctx);
+        PyObject *loop = tr->life.loop;
+        if (ctx != NULL && loop != NULL) {
+            res = PyObject_CallMethod(loop, "call_exception_handler", "O",
+                                      ctx);
         }
         if (res == NULL) {
             rc = PyErr_Occurred() ? -1 : 0;
@@ -242,7 +170,7 @@ maybe_resume(TransportObject *tr)
 static int
 drained(TransportObject *tr)
 {
-    if (iol_tr_want(tr, tr->smask & ~IOL_WRITE) < 0) {
+    if (iol_tr_want(tr, tr->life.smask & ~IOL_WRITE) < 0) {
         return -1;
     }
     if (tr->empty_waiter != NULL && tr->empty_waiter != Py_None) {
@@ -253,14 +181,11 @@ drained(TransportObject *tr)
         }
         Py_DECREF(res);
     }
-    if (tr->closing && !tr->conn_lost) {
-        tr->conn_lost++;
-        PyObject *res = PyObject_CallMethod(
-            (PyObject *)tr, "_call_connection_lost", "O", Py_None);
-        Py_XDECREF(res);
-        return res == NULL ? -1 : 0;
+    int lost = iol_trl_drained((PyObject *)tr, &tr->life);
+    if (lost != 0) {
+        return lost < 0 ? -1 : 0;
     }
-    if (tr->eof && !tr->closing &&
+    if (tr->eof && !tr->life.closing &&
         iol_sock_shutdown(tr->fd, SHUT_WR) < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
@@ -286,7 +211,7 @@ iol_tr_flush(TransportObject *tr)
         }
         PyErr_SetFromErrno(PyExc_OSError);
         PyObject *exc = iol_err_fetch();
-        (void)iol_tr_want(tr, tr->smask & ~IOL_WRITE);
+        (void)iol_tr_want(tr, tr->life.smask & ~IOL_WRITE);
         iol_tr_queue_clear(tr);
         iol_err_restore(Py_XNewRef(exc));
         int rc = iol_tr_fatal(tr, "Fatal write error on socket transport");
@@ -321,7 +246,7 @@ iol_tr_flush(TransportObject *tr)
     if (maybe_resume(tr) < 0) {
         return -1;
     }
-    if (tr->wlen == 0 && tr->loop != NULL) {
+    if (tr->wlen == 0 && tr->life.loop != NULL) {
         return drained(tr);
     }
     return 0;
@@ -362,7 +287,7 @@ check_data(PyObject *data)
 static int
 lost_write(TransportObject *tr)
 {
-    if (tr->conn_lost >= IOL_CONNLOST_LOG) {
+    if (tr->life.conn_lost >= IOL_CONNLOST_LOG) {
         PyObject *res = PyObject_CallMethod((PyObject *)tr,
                                             "_warn_lost_write", NULL);
         if (res == NULL) {
@@ -370,7 +295,7 @@ lost_write(TransportObject *tr)
         }
         Py_DECREF(res);
     }
-    tr->conn_lost++;
+    tr->life.conn_lost++;
     return 0;
 }
 
@@ -395,7 +320,7 @@ Transport_write(TransportObject *tr, PyObject *data)
     if (view.len == 0) {
         goto ok;
     }
-    if (tr->conn_lost || tr->loop == NULL) {
+    if (tr->life.conn_lost || tr->life.loop == NULL) {
         if (lost_write(tr) < 0) {
             goto done;
         }
@@ -415,7 +340,7 @@ Transport_write(TransportObject *tr, PyObject *data)
         if (off == view.len) {
             goto ok;
         }
-        if (iol_tr_want(tr, tr->smask | IOL_WRITE) < 0) {
+        if (iol_tr_want(tr, tr->life.smask | IOL_WRITE) < 0) {
             goto done;
         }
     }
@@ -454,7 +379,7 @@ Transport_writelines(TransportObject *tr, PyObject *iterable)
     if (n == 0) {
         goto ok;
     }
-    if (tr->conn_lost || tr->loop == NULL) {
+    if (tr->life.conn_lost || tr->life.loop == NULL) {
         if (lost_write(tr) < 0) {
             goto done;
         }
@@ -476,8 +401,8 @@ Transport_writelines(TransportObject *tr, PyObject *iterable)
     if (was_empty && tr->wlen && iol_tr_flush(tr) < 0) {
         goto done;
     }
-    if (tr->wlen && !tr->conn_lost) {
-        if (iol_tr_want(tr, tr->smask | IOL_WRITE) < 0 ||
+    if (tr->wlen && !tr->life.conn_lost) {
+        if (iol_tr_want(tr, tr->life.smask | IOL_WRITE) < 0 ||
             maybe_pause(tr) < 0) {
             goto done;
         }
@@ -492,7 +417,7 @@ done:
 static PyObject *
 Transport_write_eof(TransportObject *tr, PyObject *Py_UNUSED(ignored))
 {
-    if (tr->closing || tr->eof) {
+    if (tr->life.closing || tr->eof) {
         Py_RETURN_NONE;
     }
     tr->eof = 1;
@@ -567,7 +492,7 @@ Transport_set_write_buffer_limits(TransportObject *tr, PyObject *args,
     }
     tr->high = high;
     tr->low = low;
-    if (tr->loop != NULL && maybe_pause(tr) < 0) {
+    if (tr->life.loop != NULL && maybe_pause(tr) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -576,7 +501,7 @@ Transport_set_write_buffer_limits(TransportObject *tr, PyObject *args,
 static PyObject *
 Transport_maybe_pause(TransportObject *tr, PyObject *Py_UNUSED(ignored))
 {
-    if (tr->loop != NULL && maybe_pause(tr) < 0) {
+    if (tr->life.loop != NULL && maybe_pause(tr) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -585,7 +510,7 @@ Transport_maybe_pause(TransportObject *tr, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Transport_maybe_resume(TransportObject *tr, PyObject *Py_UNUSED(ignored))
 {
-    if (tr->loop != NULL && maybe_resume(tr) < 0) {
+    if (tr->life.loop != NULL && maybe_resume(tr) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
