@@ -343,7 +343,7 @@ find_read_pos(IOStreamCoreObject *s, Py_ssize_t *pos)
 
 /* _read_to_buffer: the count read, 0 if nothing came (or the stream
  * closed), -1 for an exception.  `more` is what a read_bytes() still
- * needs: a recv() asks for that much at once (up to IOL_IOS_BIG_RECV)
+ * needs: a recv() asks for that much at once (up to max_buffer_size)
  * rather than read_chunk_size, which never reads past the target, so
  * Tornado's checks see what they would see, in fewer calls. */
 static Py_ssize_t
@@ -369,7 +369,11 @@ read_to_buffer(IOStreamCoreObject *s, Py_ssize_t more)
         return -1;
     }
     if (more > chunk) {
-        chunk = more < IOL_IOS_BIG_RECV ? more : IOL_IOS_BIG_RECV;
+        /* The block is reserved for all of it at once (its pages are
+         * touched only as data arrives), so a large message lands in
+         * one block of its own size, which becomes the result. */
+        Py_ssize_t cap = max > chunk ? max : chunk;
+        chunk = more < cap ? more : cap;
     }
     ssize_t n = iol_ios_recv(s, chunk > 0 ? chunk : 1);
     if (n == IOL_IOS_GOT_EXC) {
