@@ -372,7 +372,10 @@ read_to_buffer(IOStreamCoreObject *s, Py_ssize_t more)
         /* The block is reserved for all of it at once (its pages are
          * touched only as data arrives), so a large message lands in
          * one block of its own size, which becomes the result. */
-        Py_ssize_t cap = max > chunk ? max : chunk;
+        /* Never past max_buffer_size by more than one read_chunk_size:
+         * the bound Tornado's reads keep. */
+        Py_ssize_t cap = max - size_of(s);
+        cap = cap > 0 ? cap + chunk : chunk;
         chunk = more < cap ? more : cap;
     }
     ssize_t n = iol_ios_recv(s, chunk > 0 ? chunk : 1);
