@@ -141,7 +141,7 @@ refleak: install
 # Tornado's tests hold 0.1 s limits that a loaded machine misses).
 TORNADO_WAYS ?= stock configure install policy mainloop
 tornado-suite: install
-	@status=0; for way in $(TORNADO_WAYS); do \
+	@mkdir -p build; status=0; for way in $(TORNADO_WAYS); do \
 	    ( cd /tmp && $(CURDIR)/$(VPY) $(CURDIR)/tests/tornado_suite/run.py --rerun $$way ) \
 	        > build/tornado-suite-$$way.log 2>&1 || status=1; \
 	    printf '%-10s %s / %s\n' $$way "$$(grep -E '^Ran ' build/tornado-suite-$$way.log | head -1)" \

@@ -612,3 +612,39 @@ def test_known_length_read_past_max_buffer_size():
         a.close()
 
     run(main)
+
+
+def test_write_future_callbacks(caplog):
+    """A write that succeeds schedules no loop callback of ours (the
+    retrieve callback is dropped before the result is set); one that
+    fails when the stream closes is still marked retrieved (nothing is
+    logged when it is dropped unawaited); a cancelled one keeps Tornado's
+    callback, which logs as Tornado's lambda does."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        a, b = pair()
+        await settle()
+        seen = []
+        fut = a.write(b"ping")
+        fut.add_done_callback(lambda f: seen.append(f.result()))
+        assert fut.done()
+        before = loop.stats()["callbacks"]
+        await settle(1)
+        # The user's callback ran; only it and the settle step were run.
+        assert seen == [None]
+        assert loop.stats()["callbacks"] - before == 2
+        assert await b.read_bytes(4) == b"ping"
+        # A peer that never reads: the write stays pending, then fails.
+        pending = [a.write(b"x" * (1 << 20)) for _ in range(8)]
+        assert not pending[-1].done()
+        a.close()
+        await settle()
+        assert all(isinstance(f.exception(), StreamClosedError) for f in pending)
+        del pending, fut
+        gc.collect()
+        b.close()
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        run(main)
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]

@@ -45,6 +45,7 @@ static const char *const str_text[IOL_IOS_NSTR] = {
     [IOL_IOS_S_WRITE_FULL] = "_c_write_full",
     [IOL_IOS_S_ADD_DONE_CALLBACK] = "add_done_callback",
     [IOL_IOS_S_APPEND] = "append",
+    [IOL_IOS_S_REMOVE_DONE_CALLBACK] = "remove_done_callback",
 };
 
 PyObject *
