@@ -27,6 +27,9 @@
  * client's own CPU use is reported too (near 1.0 means the client, not
  * the server, may be the limit).
  *
+ * --crlf-end makes the message's last four bytes "\r\n\r\n" (the rest
+ * are letters), so a server can read each one with read_until().
+ *
  * --tls wraps every connection in TLS (OpenSSL, no certificate check:
  * the servers use a self-signed certificate made for the run).
  */
@@ -374,7 +377,7 @@ usage(void)
 {
     fprintf(stderr,
             "usage: echo_client (--tcp HOST:PORT | --unix PATH) [-c CONNS] "
-            "[-s SIZE] [-d SECONDS] [-w SECONDS] [--tls] "
+            "[-s SIZE] [-d SECONDS] [-w SECONDS] [--tls] [--crlf-end] "
             "[--server-pid PID]\n");
     exit(1);
 }
@@ -402,12 +405,17 @@ main(int argc, char **argv)
 {
     const char *tcp = NULL, *unix_path = NULL;
     long nconn = 10, server_pid = 0;
+    int crlf_end = 0;
     double duration = 5.0, warmup = 1.0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--tls") == 0) {
             use_tls = 1;
+            continue;
+        }
+        if (strcmp(a, "--crlf-end") == 0) {
+            crlf_end = 1;
             continue;
         }
         if (v == NULL) {
@@ -440,7 +448,8 @@ main(int argc, char **argv)
         i++;
     }
     if ((tcp == NULL) == (unix_path == NULL) || nconn < 1 || msg_size < 1 ||
-        duration <= 0 || warmup < 0 || server_pid < 0) {
+        duration <= 0 || warmup < 0 || server_pid < 0 ||
+        (crlf_end && msg_size < 4)) {
         usage();
     }
 #ifdef ECHO_NO_TLS
@@ -465,6 +474,9 @@ main(int argc, char **argv)
     }
     for (size_t i = 0; i < msg_size; i++) {
         msg[i] = (unsigned char)('a' + (i * 7 + i / 251) % 26);
+    }
+    if (crlf_end) {
+        memcpy(msg + msg_size - 4, "\r\n\r\n", 4);
     }
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0) {

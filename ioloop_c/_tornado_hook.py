@@ -16,8 +16,13 @@ The map is patched as soon as both ioloop_c and ``tornado.ioloop`` are
 imported, in either order: :func:`watch` (run when ioloop_c is imported)
 patches at once if Tornado is already loaded, and otherwise leaves a
 finder on ``sys.meta_path`` that patches ``tornado.ioloop`` right after
-it has executed, then removes itself.  The finder only answers for that
-one name, and hands the import to the finders after it.
+it has executed.  The same finder waits for ``tornado.iostream``: once
+that has executed, ``tornado.iostream.IOStream(...)`` is taught to give
+the native IOStream on an ioloop_c loop (:func:`ioloop_c._iostream.patch`),
+so even a stream made before anything asked for ``IOLoop.current()``
+(``TCPClient().connect()`` as a program's first step) is native.  The
+finder answers only for those two names, hands the import to the finders
+after it, and removes itself once both are done.
 
 When an ioloop_c loop closes, :func:`forget` drops the shim IOLoop
 registered for it, so a closed loop is not kept alive by the map.
@@ -35,6 +40,7 @@ from typing import Any
 __all__ = ["forget", "patch", "watch"]
 
 _TARGET = "tornado.ioloop"
+_IOSTREAM = "tornado.iostream"
 _lock = threading.Lock()
 #: The patched tornado.ioloop module, once patched.
 _patched: ModuleType | None = None
@@ -115,15 +121,19 @@ class _PatchAfterExec:
         if module.__spec__ is not None:
             module.__spec__.loader = self._loader
         self._loader.exec_module(module)
-        _unwatch()
-        patch(module)
+        _done(module.__name__)
+        if module.__name__ == _TARGET:
+            patch(module)
+        else:
+            _patch_iostream()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)
 
 
 class _Watcher:
-    """A ``sys.meta_path`` finder that answers only for tornado.ioloop."""
+    """A ``sys.meta_path`` finder that answers only for tornado.ioloop and
+    tornado.iostream."""
 
     def find_spec(
         self,
@@ -131,7 +141,7 @@ class _Watcher:
         path: Sequence[str] | None = None,
         target: ModuleType | None = None,
     ) -> ModuleSpec | None:
-        if name != _TARGET:
+        if name not in _waiting:
             return None
         for finder in list(sys.meta_path):
             if finder is self or isinstance(finder, _Watcher):
@@ -149,23 +159,50 @@ class _Watcher:
         return None
 
     def __repr__(self) -> str:
-        return "<ioloop_c: patches tornado.ioloop once imported>"
+        return "<ioloop_c: patches tornado.ioloop and tornado.iostream once imported>"
 
 
 _watcher = _Watcher()
+#: The modules the finder still waits for.
+_waiting: set[str] = set()
 
 
-def _unwatch() -> None:
-    try:
-        sys.meta_path.remove(_watcher)
-    except ValueError:
-        pass
+def _done(name: str) -> None:
+    _waiting.discard(name)
+    if not _waiting:
+        try:
+            sys.meta_path.remove(_watcher)
+        except ValueError:
+            pass
+
+
+def _patch_iostream() -> None:
+    from . import _iostream
+
+    _iostream.patch()
+
+
+def _loaded(name: str, attr: str) -> ModuleType | None:
+    # A module that has finished executing (not one mid-import).
+    module = sys.modules.get(name)
+    if module is None or not hasattr(module, attr):
+        return None
+    if getattr(module.__spec__, "_initializing", False):
+        return None
+    return module
 
 
 def watch() -> None:
-    """Patch tornado.ioloop now if it is loaded, else once it is."""
-    module = sys.modules.get(_TARGET)
-    if module is not None and hasattr(module, "IOLoop"):
+    """Patch tornado.ioloop and tornado.iostream now if they are loaded,
+    else once they are."""
+    module = _loaded(_TARGET, "IOLoop")
+    if module is not None:
         patch(module)
-    elif _watcher not in sys.meta_path:
+    else:
+        _waiting.add(_TARGET)
+    if _loaded(_IOSTREAM, "IOStream") is not None:
+        _patch_iostream()
+    else:
+        _waiting.add(_IOSTREAM)
+    if _waiting and _watcher not in sys.meta_path:
         sys.meta_path.insert(0, _watcher)

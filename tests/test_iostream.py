@@ -516,3 +516,135 @@ def test_no_fd_ref_or_object_leak():
     assert all(r() is None for r in refs)
     assert open_fds() == fds
     assert sys.getrefcount(data) == base
+
+
+def test_delimiter_search_matches_find():
+    """read_until finds what bytes.find finds, for delimiters whose first
+    byte is rare in the data (the memchr path) and common (where the
+    search falls back to memmem), arriving in random pieces."""
+
+    async def main():
+        rnd = random.Random(4242)
+        cases = [(b"\r\n\r\n", b"abc\r\n"), (b"aab", b"a"), (b"ab", b"ab"), (b"x", b"yx"),
+                 (b"aaaaaaaaab", b"a")]
+        for delim, alphabet in cases:
+            for _ in range(20):
+                parts = []
+                for _ in range(rnd.randint(1, 4)):
+                    filler = bytes(rnd.choice(alphabet) for _ in range(rnd.randint(0, 3000)))
+                    parts.append(filler + delim)
+                data = b"".join(parts)
+                expect, rest = [], data
+                while (i := rest.find(delim)) >= 0:
+                    expect.append(rest[:i + len(delim)])
+                    rest = rest[i + len(delim):]
+                w, r = pair()
+                got = []
+                fut = r.read_until(delim)
+                i = 0
+                while i < len(data):
+                    n = rnd.randint(1, 700)
+                    w.write(data[i:i + n])
+                    i += n
+                    await settle(3)
+                    while fut.done():
+                        got.append(fut.result())
+                        fut = r.read_until(delim)
+                while len(got) < len(expect):
+                    got.append(await fut)
+                    fut = r.read_until(delim)
+                assert got == expect, (delim, alphabet)
+                w.close()
+                r.close()
+
+    run(main)
+
+
+def test_read_bytes_results_are_owned_and_not_aliased():
+    """64 KiB partial reads (HTTP's body pieces) and a known-length read
+    hand over the read block itself: each result is a bytes object of
+    its own, the reads after it never write into it, and bytes after the
+    message stay buffered for the next read."""
+
+    async def main():
+        a, b = pair()
+        payload = os.urandom(1024 * 1024)
+        a.write(payload)
+        got = []
+        while sum(map(len, got)) < len(payload):
+            piece = await b.read_bytes(65536, partial=True)
+            assert type(piece) is bytes and 0 < len(piece) <= 65536
+            got.append(piece)
+        assert b"".join(got) == payload
+        big = os.urandom(3 * 1024 * 1024 + 17)
+        a.write(big + b"tail")
+        first = await b.read_bytes(len(big))
+        assert first == big
+        assert await b.read_bytes(4) == b"tail"
+        other = os.urandom(len(payload))
+        a.write(other)
+        while sum(map(len, got)) < 2 * len(payload):
+            got.append(await b.read_bytes(65536, partial=True))
+        a.write(payload)
+        again = await b.read_bytes(len(payload))
+        # Nothing read after a result was handed over changed it.
+        assert first == big and again == payload
+        assert b"".join(got) == payload + other
+        assert b._read_buffer_size == 0
+        a.close()
+        b.close()
+
+    run(main)
+
+
+def test_known_length_read_past_max_buffer_size():
+    """A read_bytes() larger than max_buffer_size reserves no more than the
+    limit at once and still fails as Tornado's does."""
+
+    async def main():
+        a, b = pair(max_buffer_size=256 * 1024)
+        fut = b.read_bytes(64 * 1024 * 1024)
+        a.write(b"q" * (1024 * 1024))
+        with pytest.raises(StreamClosedError) as info:
+            await fut
+        assert isinstance(info.value.real_error, StreamBufferFullError)
+        assert b._read_buffer_size <= 256 * 1024 + 65536
+        a.close()
+
+    run(main)
+
+
+def test_write_future_callbacks(caplog):
+    """A write that succeeds schedules no loop callback of ours (the
+    retrieve callback is dropped before the result is set); one that
+    fails when the stream closes is still marked retrieved (nothing is
+    logged when it is dropped unawaited); a cancelled one keeps Tornado's
+    callback, which logs as Tornado's lambda does."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        a, b = pair()
+        await settle()
+        seen = []
+        fut = a.write(b"ping")
+        fut.add_done_callback(lambda f: seen.append(f.result()))
+        assert fut.done()
+        before = loop.stats()["callbacks"]
+        await settle(1)
+        # The user's callback ran; only it and the settle step were run.
+        assert seen == [None]
+        assert loop.stats()["callbacks"] - before == 2
+        assert await b.read_bytes(4) == b"ping"
+        # A peer that never reads: the write stays pending, then fails.
+        pending = [a.write(b"x" * (1 << 20)) for _ in range(8)]
+        assert not pending[-1].done()
+        a.close()
+        await settle()
+        assert all(isinstance(f.exception(), StreamClosedError) for f in pending)
+        del pending, fut
+        gc.collect()
+        b.close()
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        run(main)
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]

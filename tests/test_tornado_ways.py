@@ -276,11 +276,11 @@ def test_install_then_ioloop_with_no_running_loop():
 # -- import order, each in a fresh interpreter ----------------------------
 ORDER = textwrap.dedent(
     """
-    import asyncio, importlib.util, json, sys
+    import asyncio, importlib.util, json, socket, sys
     order = sys.argv[1]
     out = {}
     if order == "tornado-first":
-        import tornado.ioloop
+        import tornado.iostream
     import ioloop_c
     out["watching"] = any("ioloop_c" in repr(f) for f in sys.meta_path)
     if order == "find-spec-first":
@@ -291,10 +291,19 @@ ORDER = textwrap.dedent(
         import tornado.ioloop
 
     async def main():
-        from tornado.ioloop import IOLoop   # the first import, for "inside"
+        # The first imports, for "inside"; the stream is made before
+        # anything asked for IOLoop.current() (as TCPClient().connect()
+        # does as a program's first step).
+        from tornado.iostream import IOStream
+        from tornado.ioloop import IOLoop
+        a, b = socket.socketpair()
+        stream = IOStream(a)
+        kind = type(stream).__module__ + "." + type(stream).__name__
+        stream.close()
+        b.close()
         io = IOLoop.current()
         return {"type": type(io).__module__ + "." + type(io).__name__,
-                "native": io.add_handler == loop.add_handler}
+                "native": io.add_handler == loop.add_handler, "stream": kind}
 
     asyncio.set_event_loop(loop)
     out.update(loop.run_until_complete(main()))
@@ -318,6 +327,7 @@ def test_import_order(order):
     assert out["watching"] == (order != "tornado-first")
     assert out["type"] == "ioloop_c.tornado.MainLoop"
     assert out["native"] is True
+    assert out["stream"] == "ioloop_c._iostream.IOStream"
     assert out["left_in_map"] == 0
     assert out["still_watching"] is False
     # The hook leaves tornado.ioloop looking as if imported normally.

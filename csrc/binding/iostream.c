@@ -7,12 +7,12 @@
  * write buffer in a deque of bytearrays and memoryviews sent one piece
  * per send().  This type holds both in C instead:
  *
- * - the read buffer is one contiguous, growable block with a read
- *   position; recv() goes straight into its free tail, delimiters are
- *   found with memmem(), a consume copies the bytes out and moves the
- *   position (the block is compacted only when the tail is too short);
- *   the unread bytes are exported read-only through the buffer protocol,
- *   so read_until_regex() searches them in place;
+ * - the read buffer (iostream_buf.c) is one contiguous, growable block
+ *   with a read position; recv() goes straight into its free tail,
+ *   delimiters are found with memmem(), a consume copies the bytes out
+ *   and moves the position (or hands a whole block over); here the
+ *   unread bytes are exported read-only through the buffer protocol, so
+ *   read_until_regex() searches them in place;
  * - read_into() reads straight into the caller's buffer;
  * - the write queue (iostream_write.c) holds the caller's bytes objects
  *   by reference and goes out with one sendmsg() of all its pieces.
@@ -29,144 +29,6 @@
 #include <sys/uio.h>
 
 #include "../engine/sock.h"
-
-/* An empty read buffer bigger than this is freed rather than kept. */
-#define IOL_KEEP_RBUF (256 * 1024)
-/* A take of the whole buffer from this size on hands the block over. */
-#define IOL_HAND_OVER (256 * 1024)
-
-static int
-check_exports(IOStreamCoreObject *s)
-{
-    if (s->exports > 0) {
-        PyErr_SetString(PyExc_BufferError,
-                        "the read buffer is exported (a memoryview of the "
-                        "stream is alive)");
-        return -1;
-    }
-    return 0;
-}
-
-/* Make room for `want` more bytes after the unread ones. */
-static int
-rbuf_reserve(IOStreamCoreObject *s, Py_ssize_t want)
-{
-    Py_ssize_t tail = s->rcap - s->rpos - s->rlen;
-    if (tail >= want) {
-        return 0;
-    }
-    if (check_exports(s) < 0) {
-        return -1;
-    }
-    if (s->rpos > 0 && s->rcap - s->rlen >= want) {
-        memmove(s->rbuf, s->rbuf + s->rpos, (size_t)s->rlen);
-        s->rpos = 0;
-        return 0;
-    }
-    if (want > PY_SSIZE_T_MAX / 2 - s->rlen) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    Py_ssize_t need = s->rlen + want;
-    Py_ssize_t ncap = s->rcap ? s->rcap : 4096;
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    if (s->rpos > 0) {
-        memmove(s->rbuf, s->rbuf + s->rpos, (size_t)s->rlen);
-        s->rpos = 0;
-    }
-    /* The block is a bytes object of our own (refcount 1, never shared
-     * while it is the buffer), so that a take of all of it can hand it
-     * over as the result without a copy; see iol_ios_take(). */
-    if (s->rblock == NULL) {
-        s->rblock = PyBytes_FromStringAndSize(NULL, ncap);
-    }
-    else if (_PyBytes_Resize(&s->rblock, ncap) < 0) {
-        s->rblock = NULL;
-    }
-    if (s->rblock == NULL) {
-        /* _PyBytes_Resize() freed the block: what it held is gone. */
-        s->rbuf = NULL;
-        s->rcap = s->rlen = s->rpos = 0;
-        return -1;
-    }
-    s->rbuf = PyBytes_AS_STRING(s->rblock);
-    s->rcap = ncap;
-    return 0;
-}
-
-static void
-rbuf_free(IOStreamCoreObject *s)
-{
-    Py_CLEAR(s->rblock);
-    s->rbuf = NULL;
-    s->rcap = 0;
-}
-
-/* Forget n unread bytes (n <= rlen). */
-static void
-rbuf_drop(IOStreamCoreObject *s, Py_ssize_t n)
-{
-    s->fscan = 0;
-    s->hscan = 0;
-    s->rpos += n;
-    s->rlen -= n;
-    if (s->rlen == 0) {
-        s->rpos = 0;
-        if (s->rcap > IOL_KEEP_RBUF) {
-            rbuf_free(s);
-        }
-    }
-}
-
-void
-iol_ios_user_end(IOStreamCoreObject *s)
-{
-    s->user = 0;
-    s->ufill = 0;
-    Py_CLEAR(s->uobj);
-}
-
-/* ------------------------------------------------------------------ */
-/* The read side */
-
-/* One recv() of at most `size` bytes, into the caller's buffer during
- * read_into() and into the read buffer otherwise.  The count, 0 at end
- * of file, -1 with errno, or IOL_IOS_GOT_EXC with an exception set. */
-ssize_t
-iol_ios_recv(IOStreamCoreObject *s, Py_ssize_t size)
-{
-    ssize_t n;
-    if (s->user) {
-        Py_buffer view;
-        if (PyObject_GetBuffer(s->uobj, &view, PyBUF_WRITABLE) < 0) {
-            return IOL_IOS_GOT_EXC;
-        }
-        Py_ssize_t room = view.len - s->ufill;
-        if (room <= 0) {
-            PyBuffer_Release(&view);
-            return 0;
-        }
-        n = iol_sock_recv(s->fd, (char *)view.buf + s->ufill,
-                          (size_t)room);
-        int err = errno;
-        PyBuffer_Release(&view);
-        errno = err;
-        if (n > 0) {
-            s->ufill += n;
-        }
-        return n;
-    }
-    if (rbuf_reserve(s, size) < 0) {
-        return IOL_IOS_GOT_EXC;
-    }
-    n = iol_sock_recv(s->fd, s->rbuf + s->rpos + s->rlen, (size_t)size);
-    if (n > 0) {
-        s->rlen += n;
-    }
-    return n;
-}
 
 /* _c_recv(size): iol_ios_recv() for Python: the count, 0 at end of file,
  * None if nothing was there (EAGAIN), OSError for anything else;
@@ -212,7 +74,7 @@ IOStreamCore_append(IOStreamCoreObject *s, PyObject *arg)
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
-    int rc = rbuf_reserve(s, view.len);
+    int rc = iol_ios_reserve(s, view.len);
     if (rc == 0 && view.len > 0) {
         memcpy(s->rbuf + s->rpos + s->rlen, view.buf, (size_t)view.len);
         s->rlen += view.len;
@@ -224,142 +86,12 @@ IOStreamCore_append(IOStreamCoreObject *s, PyObject *arg)
     Py_RETURN_NONE;
 }
 
-/* Where the delimiter begins in the unread bytes, or -1.  A search
- * resumes where the last miss for the same delimiter left off, so a
- * message that arrives in many pieces is scanned once, not once per
- * piece (Tornado rescans from the start on every read event). */
-static Py_ssize_t
-find_in(IOStreamCoreObject *s, PyObject *delim, const char *d,
-        Py_ssize_t dlen)
-{
-    if (s->user) {
-        /* Delimited reads never run during read_into(). */
-        return -1;
-    }
-    Py_ssize_t start = 0;
-    if (s->fdelim == delim) {
-        start = s->fscan;
-    }
-    else {
-        Py_XSETREF(s->fdelim, Py_NewRef(delim));
-    }
-    if (dlen == 0) {
-        return 0;
-    }
-    Py_ssize_t pos = -1;
-    if (start < s->rlen && dlen <= s->rlen - start) {
-        const char *base = s->rbuf + s->rpos;
-        const char *hit = memmem(base + start, (size_t)(s->rlen - start), d,
-                                 (size_t)dlen);
-        pos = hit ? (Py_ssize_t)(hit - base) : -1;
-    }
-    if (pos < 0) {
-        Py_ssize_t next = s->rlen - dlen + 1;
-        s->fscan = next > start ? next : start;
-    }
-    return pos;
-}
-
-/* The delimiter's position (see find_in()), -1 if it is not there, or
- * IOL_IOS_GOT_EXC for a delimiter that is no buffer. */
-Py_ssize_t
-iol_ios_find_delim(IOStreamCoreObject *s, PyObject *delim)
-{
-    if (PyBytes_CheckExact(delim)) {
-        return find_in(s, delim, PyBytes_AS_STRING(delim),
-                       PyBytes_GET_SIZE(delim));
-    }
-    Py_buffer view;
-    if (PyObject_GetBuffer(delim, &view, PyBUF_SIMPLE) < 0) {
-        return IOL_IOS_GOT_EXC;
-    }
-    /* A mutable delimiter may change between searches: no resume. */
-    s->fscan = 0;
-    Py_CLEAR(s->fdelim);
-    Py_ssize_t pos = find_in(s, Py_None, view.buf, view.len);
-    Py_CLEAR(s->fdelim);
-    s->fscan = 0;
-    PyBuffer_Release(&view);
-    return pos;
-}
-
-/* Where a match of Tornado's header regex, rb"\r?\n\r?\n", ends in the
- * unread bytes, or -1: the leftmost match starts at or just before the
- * first '\n' that a '\n' or "\r\n" follows, and its end is fixed by that
- * '\n'.  A miss resumes two bytes before the end, where a '\n' may still
- * be completed. */
-Py_ssize_t
-iol_ios_find_blank_line(IOStreamCoreObject *s)
-{
-    if (s->user) {
-        return -1;
-    }
-    const char *base = s->rbuf + s->rpos;
-    Py_ssize_t i = s->hscan;
-    while (i < s->rlen) {
-        const char *nl = memchr(base + i, '\n', (size_t)(s->rlen - i));
-        if (nl == NULL) {
-            break;
-        }
-        i = nl - base;
-        if (i + 1 < s->rlen && base[i + 1] == '\n') {
-            return i + 2;
-        }
-        if (i + 2 < s->rlen && base[i + 1] == '\r' && base[i + 2] == '\n') {
-            return i + 3;
-        }
-        if (i + 2 >= s->rlen) {
-            break;
-        }
-        i++;
-    }
-    Py_ssize_t next = s->rlen - 2;
-    if (next > s->hscan) {
-        s->hscan = next;
-    }
-    return -1;
-}
-
 /* _c_find(delimiter): see iol_ios_find_delim(). */
 static PyObject *
 IOStreamCore_find(IOStreamCoreObject *s, PyObject *delim)
 {
     Py_ssize_t pos = iol_ios_find_delim(s, delim);
     return pos == IOL_IOS_GOT_EXC ? NULL : PyLong_FromSsize_t(pos);
-}
-
-/* The first n unread bytes as bytes, consumed. */
-PyObject *
-iol_ios_take(IOStreamCoreObject *s, Py_ssize_t n)
-{
-    if (n < 0 || n > s->rlen) {
-        PyErr_Format(PyExc_ValueError, "cannot take %zd of %zd buffered "
-                     "bytes", n, s->rlen);
-        return NULL;
-    }
-    if (n == 0) {
-        return PyBytes_FromStringAndSize(NULL, 0);
-    }
-    if (check_exports(s) < 0) {
-        return NULL;
-    }
-    if (s->rpos == 0 && n == s->rlen && n >= IOL_HAND_OVER) {
-        /* A large message that is the whole buffer: the block itself,
-         * cut to size (in place), becomes the result. */
-        PyObject *b = s->rblock;
-        s->rblock = NULL;
-        rbuf_free(s);
-        rbuf_drop(s, n);
-        if (_PyBytes_Resize(&b, n) < 0) {
-            return NULL;
-        }
-        return b;
-    }
-    PyObject *b = PyBytes_FromStringAndSize(s->rbuf + s->rpos, n);
-    if (b != NULL) {
-        rbuf_drop(s, n);
-    }
-    return b;
 }
 
 /* _c_take(n): see iol_ios_take(). */
@@ -383,7 +115,7 @@ IOStreamCore_user_begin(IOStreamCoreObject *s, PyObject *buf)
         PyErr_SetString(PyExc_RuntimeError, "already reading into a buffer");
         return NULL;
     }
-    if (check_exports(s) < 0) {
+    if (iol_ios_check_exports(s) < 0) {
         return NULL;
     }
     Py_buffer view;
@@ -393,7 +125,7 @@ IOStreamCore_user_begin(IOStreamCoreObject *s, PyObject *buf)
     Py_ssize_t n = view.len < s->rlen ? view.len : s->rlen;
     if (n > 0) {
         memcpy(view.buf, s->rbuf + s->rpos, (size_t)n);
-        rbuf_drop(s, n);
+        iol_ios_drop(s, n);
     }
     PyBuffer_Release(&view);
     s->user = 1;
@@ -601,7 +333,7 @@ IOStreamCore_dealloc(IOStreamCoreObject *s)
     PyTypeObject *tp = Py_TYPE(s);
     PyObject_GC_UnTrack(s);
     IOStreamCore_clear(s);
-    rbuf_free(s);
+    iol_ios_rbuf_free(s);
     tp->tp_free((PyObject *)s);
     Py_DECREF(tp);
 }

@@ -72,21 +72,23 @@ enum {
     IOL_IOS_S_WRITE_FULL,
     IOL_IOS_S_ADD_DONE_CALLBACK,
     IOL_IOS_S_APPEND,
+    IOL_IOS_S_REMOVE_DONE_CALLBACK,
     IOL_IOS_NSTR
 };
 
 /* Make the type into the module state. */
 int iol_iostream_type_init(PyObject *mod, iol_modstate *st);
 
-/* iostream.c, for iostream_event.c */
+/* iostream_buf.c: the read buffer */
 #define IOL_IOS_GOT_EXC (-2)
+int iol_ios_check_exports(IOStreamCoreObject *s);
+int iol_ios_reserve(IOStreamCoreObject *s, Py_ssize_t want);
+void iol_ios_rbuf_free(IOStreamCoreObject *s);
+void iol_ios_drop(IOStreamCoreObject *s, Py_ssize_t n);
 ssize_t iol_ios_recv(IOStreamCoreObject *s, Py_ssize_t size);
-/* The most one recv() asks for when read_bytes() knows it needs more. */
-#define IOL_IOS_BIG_RECV (4 * 1024 * 1024)
 Py_ssize_t iol_ios_find_delim(IOStreamCoreObject *s, PyObject *delim);
 Py_ssize_t iol_ios_find_blank_line(IOStreamCoreObject *s);
 PyObject *iol_ios_take(IOStreamCoreObject *s, Py_ssize_t n);
-int iol_ios_flush(IOStreamCoreObject *s);
 void iol_ios_user_end(IOStreamCoreObject *s);
 
 /* iostream_event.c */
@@ -103,6 +105,7 @@ int iol_ios_add_io_state(IOStreamCoreObject *s, long state);
 int iol_ios_maybe_add_error_listener(IOStreamCoreObject *s);
 
 /* iostream_write.c */
+int iol_ios_flush(IOStreamCoreObject *s);
 extern PyMethodDef iol_ios_write_methods[];
 extern PyGetSetDef iol_ios_write_getset[];
 void iol_ios_queue_clear(IOStreamCoreObject *s);

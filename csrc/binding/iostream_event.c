@@ -45,6 +45,7 @@ static const char *const str_text[IOL_IOS_NSTR] = {
     [IOL_IOS_S_WRITE_FULL] = "_c_write_full",
     [IOL_IOS_S_ADD_DONE_CALLBACK] = "add_done_callback",
     [IOL_IOS_S_APPEND] = "append",
+    [IOL_IOS_S_REMOVE_DONE_CALLBACK] = "remove_done_callback",
 };
 
 PyObject *
@@ -343,7 +344,7 @@ find_read_pos(IOStreamCoreObject *s, Py_ssize_t *pos)
 
 /* _read_to_buffer: the count read, 0 if nothing came (or the stream
  * closed), -1 for an exception.  `more` is what a read_bytes() still
- * needs: a recv() asks for that much at once (up to IOL_IOS_BIG_RECV)
+ * needs: a recv() asks for that much at once (up to max_buffer_size)
  * rather than read_chunk_size, which never reads past the target, so
  * Tornado's checks see what they would see, in fewer calls. */
 static Py_ssize_t
@@ -369,7 +370,14 @@ read_to_buffer(IOStreamCoreObject *s, Py_ssize_t more)
         return -1;
     }
     if (more > chunk) {
-        chunk = more < IOL_IOS_BIG_RECV ? more : IOL_IOS_BIG_RECV;
+        /* The block is reserved for all of it at once (its pages are
+         * touched only as data arrives), so a large message lands in
+         * one block of its own size, which becomes the result. */
+        /* Never past max_buffer_size by more than one read_chunk_size:
+         * the bound Tornado's reads keep. */
+        Py_ssize_t cap = max - size_of(s);
+        cap = cap > 0 ? cap + chunk : chunk;
+        chunk = more < cap ? more : cap;
     }
     ssize_t n = iol_ios_recv(s, chunk > 0 ? chunk : 1);
     if (n == IOL_IOS_GOT_EXC) {

@@ -182,6 +182,34 @@ IOStreamCore_clear_writes(IOStreamCoreObject *s,
 }
 
 
+/* A write future's success, as future_set_result_unless_cancelled.
+ * write() gave it the done callback that marks its exception retrieved
+ * (Tornado's `lambda f: f.exception()`); with a result it would only
+ * cost a loop callback that does nothing, so it is removed first.  A
+ * future that fails (in _signal_closed) or is cancelled keeps it. */
+static int
+resolve_write(IOStreamCoreObject *s, PyObject *future)
+{
+    PyObject *c = PyObject_CallMethodNoArgs(
+        future, iol_ios_name(s, IOL_IOS_S_CANCELLED));
+    if (c == NULL) {
+        return -1;
+    }
+    int cancelled = PyObject_IsTrue(c);
+    Py_DECREF(c);
+    if (cancelled != 0) {
+        return cancelled < 0 ? -1 : 0;
+    }
+    PyObject *res = PyObject_CallMethodOneArg(
+        future, iol_ios_name(s, IOL_IOS_S_REMOVE_DONE_CALLBACK),
+        s->st->ios_retrieve);
+    if (res == NULL) {
+        return -1;
+    }
+    Py_DECREF(res);
+    return iol_ios_set_result(s, future, Py_None);
+}
+
 int
 iol_ios_handle_write(IOStreamCoreObject *s)
 {
@@ -217,8 +245,7 @@ iol_ios_handle_write(IOStreamCoreObject *s)
             futures, iol_ios_name(s, IOL_IOS_S_POPLEFT));
         Py_XDECREF(popped);
         rc = popped == NULL ? -1
-                            : iol_ios_set_result(s, PyTuple_GET_ITEM(item, 1),
-                                         Py_None);
+                            : resolve_write(s, PyTuple_GET_ITEM(item, 1));
         Py_DECREF(item);
     }
     Py_DECREF(futures);
