@@ -52,14 +52,16 @@ SERVERS = os.path.join(HERE, "echo_servers.py")
 PY_LOOPS = ("asyncio", "uvloop", "ioloop_c", "afn-asyncio", "afn-uvloop", "afn-ioloop_c")
 ALL_LOOPS = (*PY_LOOPS, "roofline")
 # Known but not run unless named in --loops: ioloop_c with its TLS data
-# phase in Python (loop.native_tls = False), the before of tls.c.
-EXTRA_LOOPS = ("ioloop_c-pytls",)
+# phase in Python (loop.native_tls = False), the before of tls.c; and
+# with tls.c calling _ssl's methods instead of OpenSSL (before tls_ossl.c).
+EXTRA_LOOPS = ("ioloop_c-pytls", "ioloop_c-methods")
 KINDS = ("protocol", "buffered", "streams", "tls")
 OURS = "ioloop_c"
 HEADS = {"asyncio": "asyncio", "uvloop": "uvloop", "ioloop_c": "ioloop_c",
          "afn-asyncio": "afn/asyncio", "afn-uvloop": "afn/uvloop",
          "afn-ioloop_c": "afn/ioloop_c", "roofline": "C roofline",
-         "ioloop_c-pytls": "ioloop_c (Python TLS)"}
+         "ioloop_c-pytls": "ioloop_c (Python TLS)",
+         "ioloop_c-methods": "ioloop_c (TLS via _ssl methods)"}
 METRICS = (("rps", "Echo round trips per second"),
            ("rps_per_server_cpu", "Echo round trips per server CPU-second"))
 KIND_NAMES = {"protocol": "`Protocol`", "buffered": "`BufferedProtocol`",
@@ -129,7 +131,7 @@ def loop_available(name: str) -> str | None:
     """None if the loop can serve here, else why not."""
     if name == "roofline":
         return None
-    mods = [name.removeprefix("afn-").removesuffix("-pytls")]
+    mods = [name.removeprefix("afn-").removesuffix("-pytls").removesuffix("-methods")]
     mods += ["aiofastnet"] if name.startswith("afn-") else []
     for mod in mods:
         if mod == "asyncio":

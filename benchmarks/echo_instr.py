@@ -41,7 +41,8 @@ sys.path.insert(0, HERE)
 
 import echo_bench  # noqa: E402
 
-LOOPS = ("asyncio", "uvloop", "ioloop_c", "afn-asyncio", "afn-uvloop", "afn-ioloop_c", "roofline")
+LOOPS = ("asyncio", "uvloop", "ioloop_c", "afn-asyncio", "afn-uvloop", "afn-ioloop_c", "roofline",
+         "ioloop_c-pytls", "ioloop_c-methods")
 
 
 def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:
@@ -102,6 +103,8 @@ def measure(args: argparse.Namespace, ctx: dict[str, Any], loop: str, kind: str)
             proc.wait()
     dump = out + ".1"
     ir = total_ir(dump)
+    if args.keep:
+        shutil.copy(dump, os.path.join(args.out, f"callgrind.{loop}.{kind}.out"))
     return {"loop": loop, "kind": kind, "round_trips": rt, "instructions": ir,
             "per_round_trip": ir / rt if rt else None}
 
@@ -139,6 +142,8 @@ def report(args: argparse.Namespace, rows: list[dict[str, Any]], loops: list[str
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--loops", default="asyncio,uvloop,ioloop_c,roofline")
+    ap.add_argument("--keep", action="store_true",
+                    help="copy each callgrind dump into --out (for callgrind_annotate)")
     ap.add_argument("--kinds", default="protocol,buffered,streams,tls")
     ap.add_argument("--conns", type=int, default=10)
     ap.add_argument("--size", type=int, default=100)

@@ -52,8 +52,19 @@ enum {
 /* NativeSSLProtocol's instances start with this (ioloop_c/_tls.py puts
  * TLSState first in its bases). */
 typedef struct {
+    void *ssl, *rbio, *wbio; /* SSL *, BIO * (tls_ossl.c) */
+} iol_tls_conn;
+
+typedef struct {
     PyObject_HEAD
     PyObject *f[IOL_TS_N];
+    /* tls_ossl.c's check of _sslobj, _incoming and _outgoing, for the
+     * objects in d_key: d_ok, then their SSL and BIOs and the SSL
+     * object's C object. */
+    PyObject *d_key[3];
+    PyObject *d_inner;
+    iol_tls_conn d_conn;
+    int d_ok;
 } TLSStateObject;
 
 /* The C methods called by descriptor (iol_tls_ccall). */
@@ -100,6 +111,27 @@ int iol_tls_control_reading(iol_tls_ctx *c, PyObject *incoming);
 /* _setup()'s six arguments into the module state. */
 int iol_tls_setup(iol_modstate *st, PyObject *const *args);
 extern PyMethodDef iol_tls_write_methods[];
+
+/* tls_ossl.c: OpenSSL on the SSL object's own SSL and BIOs.  Load the
+ * functions from the _ssl extension at path: 1, or 0 if not there. */
+int iol_ossl_load(const char *path);
+/* The connection's SSL and BIOs if the direct calls may run now, else
+ * NULL (no error set). */
+const iol_tls_conn *iol_tls_direct(iol_tls_ctx *c);
+/* The _SSLSocket that iol_tls_direct() checked (borrowed), or NULL. */
+PyObject *iol_tls_direct_inner(iol_tls_ctx *c);
+enum { IOL_OSSL_OTHER = -1, IOL_OSSL_WANT = 0, IOL_OSSL_OK = 1 };
+/* SSL_read_ex / SSL_write_ex: OK, WANT (more input needed) or OTHER
+ * (the caller repeats the call through the Python method). */
+int iol_ossl_read(const iol_tls_conn *k, char *buf, size_t len,
+                  size_t *got);
+int iol_ossl_write(const iol_tls_conn *k, const char *buf, size_t len,
+                   size_t *put);
+/* Input in the read BIO or plaintext held by the SSL. */
+int iol_ossl_more(const iol_tls_conn *k);
+size_t iol_ossl_pending(void *bio);
+int iol_ossl_bio_write(void *bio, const char *buf, int len);
+int iol_ossl_bio_read(void *bio, char *buf, int len);
 
 /* Make the TLSWrite mixin and TLSState types and the names, into the
  * module state. */
