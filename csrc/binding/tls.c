@@ -71,6 +71,7 @@ iol_tls_open(iol_tls_ctx *c, iol_modstate *st, PyObject *sp)
 {
     c->st = st;
     c->sp = NULL;
+    c->direct = st->tls_direct;
     if (st->TLSStateType == NULL ||
         !PyObject_TypeCheck(sp, st->TLSStateType)) {
         PyErr_Format(PyExc_TypeError, "not a TLSState: %R", sp);

@@ -82,6 +82,7 @@ enum {
 typedef struct {
     iol_modstate *st;
     PyObject *sp;
+    int direct; /* st->tls_direct when the step began */
 } iol_tls_ctx;
 
 int iol_tls_open(iol_tls_ctx *c, iol_modstate *st, PyObject *sp);
@@ -116,8 +117,24 @@ extern PyMethodDef iol_tls_write_methods[];
  * functions from the _ssl extension at path: 1, or 0 if not there. */
 int iol_ossl_load(const char *path);
 /* The connection's SSL and BIOs if the direct calls may run now, else
- * NULL (no error set). */
-const iol_tls_conn *iol_tls_direct(iol_tls_ctx *c);
+ * NULL (no error set): the check cached in the TLSState while _sslobj
+ * and the BIOs are the objects it was made for, else made afresh. */
+const iol_tls_conn *iol_tls_direct_check(iol_tls_ctx *c);
+
+static inline const iol_tls_conn *
+iol_tls_direct(iol_tls_ctx *c)
+{
+    TLSStateObject *ts = (TLSStateObject *)c->sp;
+    if (!c->direct) {
+        return NULL;
+    }
+    if (ts->d_key[0] == ts->f[IOL_TN_SSLOBJ] &&
+        ts->d_key[1] == ts->f[IOL_TN_INCOMING] &&
+        ts->d_key[2] == ts->f[IOL_TN_OUTGOING] && ts->d_key[0] != NULL) {
+        return ts->d_ok ? &ts->d_conn : NULL;
+    }
+    return iol_tls_direct_check(c);
+}
 /* The _SSLSocket that iol_tls_direct() checked (borrowed), or NULL. */
 PyObject *iol_tls_direct_inner(iol_tls_ctx *c);
 enum { IOL_OSSL_OTHER = -1, IOL_OSSL_WANT = 0, IOL_OSSL_OK = 1 };

@@ -20,8 +20,8 @@
  * path runs.
  *
  * CPython has no API for the SSL * of an _SSLSocket or the BIO * of a
- * MemoryBIO.  Modules/_ssl.c has laid the three objects out the same way
- * from 3.x to 3.15: PySSLContext {PyObject_HEAD; SSL_CTX *ctx; ...},
+ * MemoryBIO.  Modules/_ssl.c has kept the leading fields of the three
+ * objects from 3.x to 3.15 (later fields moved): PySSLContext {PyObject_HEAD; SSL_CTX *ctx; ...},
  * PySSLSocket {PyObject_HEAD; PyObject *Socket; SSL *ssl; ...},
  * PySSLMemoryBIO {PyObject_HEAD; BIO *bio; ...}.  Only those leading
  * fields are read, and only after checking at run time that they agree
@@ -203,11 +203,8 @@ done:
 }
 
 const iol_tls_conn *
-iol_tls_direct(iol_tls_ctx *c)
+iol_tls_direct_check(iol_tls_ctx *c)
 {
-    if (!c->st->tls_direct) {
-        return NULL;
-    }
     TLSStateObject *ts = (TLSStateObject *)c->sp;
     PyObject *sslobj = ts->f[IOL_TN_SSLOBJ];
     PyObject *incoming = ts->f[IOL_TN_INCOMING];
@@ -215,16 +212,13 @@ iol_tls_direct(iol_tls_ctx *c)
     if (sslobj == NULL || incoming == NULL || outgoing == NULL) {
         return NULL;
     }
-    if (ts->d_key[0] != sslobj || ts->d_key[1] != incoming ||
-        ts->d_key[2] != outgoing) {
-        /* The cache holds what it was made for, so no other object can
-         * take the same address meanwhile. */
-        Py_XSETREF(ts->d_key[0], Py_NewRef(sslobj));
-        Py_XSETREF(ts->d_key[1], Py_NewRef(incoming));
-        Py_XSETREF(ts->d_key[2], Py_NewRef(outgoing));
-        Py_CLEAR(ts->d_inner);
-        ts->d_ok = conn_check(c, ts, sslobj, incoming, outgoing);
-    }
+    /* The cache holds what it was made for, so no other object can take
+     * the same address meanwhile. */
+    Py_XSETREF(ts->d_key[0], Py_NewRef(sslobj));
+    Py_XSETREF(ts->d_key[1], Py_NewRef(incoming));
+    Py_XSETREF(ts->d_key[2], Py_NewRef(outgoing));
+    Py_CLEAR(ts->d_inner);
+    ts->d_ok = conn_check(c, ts, sslobj, incoming, outgoing);
     return ts->d_ok ? &ts->d_conn : NULL;
 }
 
