@@ -798,7 +798,7 @@ class RawClient:
             except ssl.SSLWantReadError:
                 await self.flush()
                 if not await self._feed():
-                    raise ConnectionError("EOF in handshake")
+                    raise ConnectionError("EOF in handshake") from None
         await self.flush()
         return self
 

@@ -21,7 +21,8 @@
  *
  * CPython has no API for the SSL * of an _SSLSocket or the BIO * of a
  * MemoryBIO.  Modules/_ssl.c has kept the leading fields of the three
- * objects from 3.x to 3.15 (later fields moved): PySSLContext {PyObject_HEAD; SSL_CTX *ctx; ...},
+ * objects from 3.x to 3.15 (later fields moved):
+ * PySSLContext {PyObject_HEAD; SSL_CTX *ctx; ...},
  * PySSLSocket {PyObject_HEAD; PyObject *Socket; SSL *ssl; ...},
  * PySSLMemoryBIO {PyObject_HEAD; BIO *bio; ...}.  Only those leading
  * fields are read, and only after checking at run time that they agree
