@@ -52,14 +52,16 @@ SERVERS = os.path.join(HERE, "echo_servers.py")
 PY_LOOPS = ("asyncio", "uvloop", "ioloop_c", "afn-asyncio", "afn-uvloop", "afn-ioloop_c")
 ALL_LOOPS = (*PY_LOOPS, "roofline")
 # Known but not run unless named in --loops: ioloop_c with its TLS data
-# phase in Python (loop.native_tls = False), the before of tls.c.
-EXTRA_LOOPS = ("ioloop_c-pytls",)
+# phase in Python (loop.native_tls = False), the before of tls.c; and
+# with tls.c calling _ssl's methods instead of OpenSSL (before tls_ossl.c).
+EXTRA_LOOPS = ("ioloop_c-pytls", "ioloop_c-methods")
 KINDS = ("protocol", "buffered", "streams", "tls")
 OURS = "ioloop_c"
 HEADS = {"asyncio": "asyncio", "uvloop": "uvloop", "ioloop_c": "ioloop_c",
          "afn-asyncio": "afn/asyncio", "afn-uvloop": "afn/uvloop",
          "afn-ioloop_c": "afn/ioloop_c", "roofline": "C roofline",
-         "ioloop_c-pytls": "ioloop_c (Python TLS)"}
+         "ioloop_c-pytls": "ioloop_c (Python TLS)",
+         "ioloop_c-methods": "ioloop_c (TLS via _ssl methods)"}
 METRICS = (("rps", "Echo round trips per second"),
            ("rps_per_server_cpu", "Echo round trips per server CPU-second"))
 KIND_NAMES = {"protocol": "`Protocol`", "buffered": "`BufferedProtocol`",
@@ -129,7 +131,7 @@ def loop_available(name: str) -> str | None:
     """None if the loop can serve here, else why not."""
     if name == "roofline":
         return None
-    mods = [name.removeprefix("afn-").removesuffix("-pytls")]
+    mods = [name.removeprefix("afn-").removesuffix("-pytls").removesuffix("-methods")]
     mods += ["aiofastnet"] if name.startswith("afn-") else []
     for mod in mods:
         if mod == "asyncio":
@@ -392,6 +394,20 @@ def afn_best(cell: dict, key: str = "rps") -> float | None:
     return max(runs) if runs else None
 
 
+def afn_round_ratio(cell: dict, key: str = "rps") -> float | None:
+    """The median over rounds of ours / aiofastnet's best loop in that
+    round: the same comparison as afn_best(), paired by round, so that
+    the load of a shared machine moves both sides alike."""
+    best: dict = {}
+    for name in ("afn-asyncio", "afn-uvloop", "afn-ioloop_c"):
+        for x in cell["samples"].get(name, []):
+            if x.get(key, -1) > 0:
+                best[x["round"]] = max(best.get(x["round"], 0), x[key])
+    o = {x["round"]: x.get(key, -1) for x in cell["samples"].get(OURS, [])}
+    pairs = [o[r] / best[r] for r in o if r in best and o[r] >= 0]
+    return statistics.median(pairs) if pairs else None
+
+
 # ---------------------------------------------------------------------------
 # Memory per idle connection
 
@@ -544,6 +560,10 @@ def targets(data: dict) -> list[tuple]:
                 got.append(ratio(c, OURS, anchor, key))
                 label = HEADS[anchor]
         rows.append((f"{KIND_NAMES[kind]} {size_name(size)} vs {label}", *got, f">= {want}"))
+        if anchor == "afn-best":
+            rows.append((f"{KIND_NAMES[kind]} {size_name(size)} vs aiofastnet's best loop, "
+                         "paired by round (informational)",
+                         *(afn_round_ratio(c, key) for key, _ in METRICS), f">= {want}"))
     for kind, res in (data.get("memory") or {}).items():
         m = {lp: statistics.median(v) for lp, v in res.items() if v}
         if OURS in m and m.get("uvloop", 0) > 0:

@@ -41,7 +41,8 @@ sys.path.insert(0, HERE)
 
 import echo_bench  # noqa: E402
 
-LOOPS = ("asyncio", "uvloop", "ioloop_c", "afn-asyncio", "afn-uvloop", "afn-ioloop_c", "roofline")
+LOOPS = ("asyncio", "uvloop", "ioloop_c", "afn-asyncio", "afn-uvloop", "afn-ioloop_c", "roofline",
+         "ioloop_c-pytls", "ioloop_c-methods")
 
 
 def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:
@@ -67,6 +68,19 @@ def total_ir(path: str) -> int:
             if line.startswith(("summary:", "totals:")):
                 return int(line.split()[1])
     raise RuntimeError(f"no totals in {path}")
+
+
+def handshake_ir(path: str) -> int:
+    """Instructions inside SSL_do_handshake (inclusive) in a callgrind dump:
+    the counted run opens its connections afresh, so a TLS count holds
+    their handshakes, a fixed cost that the number of round trips (which
+    the machine's load moves) spreads thinner or thicker."""
+    out = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100",
+                          "--auto=no", path], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.rstrip().endswith("]") and ":SSL_do_handshake " in line:
+            return int(line.split()[0].replace(",", ""))
+    return 0
 
 
 def measure(args: argparse.Namespace, ctx: dict[str, Any], loop: str, kind: str) -> dict[str, Any]:
@@ -102,8 +116,12 @@ def measure(args: argparse.Namespace, ctx: dict[str, Any], loop: str, kind: str)
             proc.wait()
     dump = out + ".1"
     ir = total_ir(dump)
+    if args.keep:
+        shutil.copy(dump, os.path.join(args.out, f"callgrind.{loop}.{kind}.out"))
+    hs = handshake_ir(dump) if kind == "tls" else 0
     return {"loop": loop, "kind": kind, "round_trips": rt, "instructions": ir,
-            "per_round_trip": ir / rt if rt else None}
+            "per_round_trip": ir / rt if rt else None, "handshake_instructions": hs,
+            "per_round_trip_steady": (ir - hs) / rt if rt else None}
 
 
 def report(args: argparse.Namespace, rows: list[dict[str, Any]], loops: list[str]) -> str:
@@ -133,12 +151,22 @@ def report(args: argparse.Namespace, rows: list[dict[str, Any]], loops: list[str
 
         lines.append(f"| {kind} | " + " | ".join(cells) + f" | {ratio('uvloop')} | "
                      f"{ratio('asyncio')} |")
+        if kind == "tls":
+            steady = []
+            for lp in loops:
+                r = get.get((lp, kind))
+                v = r.get("per_round_trip_steady") if r else None
+                steady.append(f"{v:,.0f}" if v else "-")
+            lines.append("| tls, without the handshakes (SSL_do_handshake) | "
+                         + " | ".join(steady) + " | | |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--loops", default="asyncio,uvloop,ioloop_c,roofline")
+    ap.add_argument("--keep", action="store_true",
+                    help="copy each callgrind dump into --out (for callgrind_annotate)")
     ap.add_argument("--kinds", default="protocol,buffered,streams,tls")
     ap.add_argument("--conns", type=int, default=10)
     ap.add_argument("--size", type=int, default=100)

@@ -44,7 +44,7 @@ import sys
 from typing import Any
 
 LOOPS = ("asyncio", "uvloop", "ioloop_c", "afn-asyncio", "afn-uvloop", "afn-ioloop_c",
-         "ioloop_c-pytls")
+         "ioloop_c-pytls", "ioloop_c-methods")
 KINDS = ("protocol", "buffered", "streams", "tls", "aiohttp")
 BUFFER_SIZE = 256 * 1024
 
@@ -58,12 +58,17 @@ def new_loop(name: str) -> asyncio.AbstractEventLoop:
         import uvloop
 
         loop = uvloop.new_event_loop()
-    elif base in ("ioloop_c", "ioloop_c-pytls"):
+    elif base in ("ioloop_c", "ioloop_c-pytls", "ioloop_c-methods"):
         import ioloop_c
+        from ioloop_c import _tls
 
         loop = ioloop_c.new_event_loop()
-        # -pytls: TLS's established phase in asyncio's Python SSLProtocol.
-        loop.native_tls = base == "ioloop_c"
+        # -pytls: TLS's established phase in asyncio's Python SSLProtocol;
+        # -methods: in C, through the _ssl objects' Python methods (the
+        # path before csrc/binding/tls_ossl.c), as IOLOOP_C_TLS=methods.
+        loop.native_tls = base != "ioloop_c-pytls"
+        if base == "ioloop_c-methods":
+            _tls.set_direct(False)
     else:
         raise ValueError(f"unknown loop {name!r}; one of {', '.join(LOOPS)}")
     if name.startswith("afn-"):

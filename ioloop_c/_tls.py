@@ -12,6 +12,12 @@ while the session is established (``WRAPPED``), reads, decrypts and calls
 sends in C.  Every other step is SSLProtocol's own Python, on the same
 attributes.
 
+While established, the C steps call OpenSSL directly on the SSL object's
+own ``SSL`` and memory BIOs (csrc/binding/tls_ossl.c, with the functions
+of the loaded ``_ssl`` extension); where that cannot be checked safely,
+or with ``IOLOOP_C_TLS=methods``, they call the ``_ssl`` objects' Python
+methods instead.
+
 ``IOLOOP_C_TLS=python`` in the environment, or ``loop.native_tls = False``,
 keeps asyncio's SSLProtocol unchanged (still over the native transport
 unless ``loop.native_transport`` is False too).
@@ -25,7 +31,14 @@ from typing import Any
 
 from . import _core
 
-__all__ = ["SSLAppTransport", "NativeSSLProtocol", "available", "native_by_default"]
+__all__ = [
+    "SSLAppTransport",
+    "NativeSSLProtocol",
+    "available",
+    "native_by_default",
+    "set_direct",
+    "direct",
+]
 
 try:
     import _ssl
@@ -115,7 +128,30 @@ if available:
             tuple(sslproto.SSLAgainErrors),
             ssl.MemoryBIO,
             _ssl._SSLSocket,
+            _ssl._SSLContext,
         )
 else:  # pragma: no cover
     SSLAppTransport = None
     NativeSSLProtocol = None
+
+#: Whether the native steps call OpenSSL directly (see set_direct()).
+direct: bool = False
+
+
+def set_direct(on: bool) -> bool:
+    """Let the native TLS steps call OpenSSL directly (``on``), with the
+    functions of the loaded ``_ssl`` extension, or make them call the
+    ``_ssl`` objects' Python methods.  Process-wide; returns whether the
+    direct calls are now on (False where they cannot be: no native TLS,
+    ``_ssl`` not a shared library, a free-threaded build)."""
+    global direct
+    if not available:
+        direct = False
+        return False
+    path = getattr(_ssl, "__file__", None) if on else None
+    direct = bool(_core.TLSWrite._set_direct(path if isinstance(path, str) else None))
+    return direct
+
+
+if available:
+    set_direct(os.environ.get("IOLOOP_C_TLS", "native").strip().lower() != "methods")

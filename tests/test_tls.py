@@ -49,13 +49,26 @@ def _python_tls():
 
 
 FACTORIES = [(f"native-{b}", _native(b)) for b in ioloop_c.available_backends()]
+# The native steps through the _ssl objects' Python methods instead of
+# OpenSSL directly (IOLOOP_C_TLS=methods; process-wide, so the fixture
+# switches it for the test and back).
+_methods = _native(None)
+FACTORIES.append(("native-methods", _methods))
 FACTORIES.append(("ioloop_c-pytls", _python_tls))
 FACTORIES += asyncio_anchors()
 
 
 @pytest.fixture(params=[f for _, f in FACTORIES], ids=[n for n, _ in FACTORIES])
 def loop(request):
-    yield from current_loop(request.param)
+    methods = request.param is _methods
+    was = _tls.direct
+    if methods:
+        _tls.set_direct(False)
+    try:
+        yield from current_loop(request.param)
+    finally:
+        if methods:
+            _tls.set_direct(was)
     gc.collect()
 
 
@@ -747,3 +760,393 @@ def test_tlsstate_slots_are_sslprotocol_attributes():
     proto._app_transport._closed = True
     assert slots <= set(vars(proto))
     assert not slots & set(vars(asyncio.sslproto.SSLProtocol))
+
+
+# ---------------------------------------------------------------------------
+# The established phase against a peer driven record by record
+# (csrc/binding/tls_ossl.c calls OpenSSL directly there; the methods path
+# and asyncio's own SSLProtocol must behave the same).
+
+
+def is_direct(loop):
+    return is_native_tls(loop) and _tls.direct
+
+
+class RawClient:
+    """A TLS client over ssl.SSLObject and the loop's sock_* calls, so a
+    test can send exactly the bytes it wants: records, a close_notify,
+    garbage."""
+
+    def __init__(self, loop, sock, ctx=None):
+        self.loop = loop
+        self.sock = sock
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.obj = (ctx or client_ctx()).wrap_bio(self.incoming, self.outgoing)
+        self.plain = bytearray()
+        self.eof = False
+
+    @classmethod
+    async def connect(cls, loop, port, ctx=None):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setblocking(False)
+        self = cls(loop, sock, ctx)
+        while True:
+            try:
+                self.obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                await self.flush()
+                if not await self._feed():
+                    raise ConnectionError("EOF in handshake") from None
+        await self.flush()
+        return self
+
+    async def flush(self):
+        data = self.outgoing.read()
+        if data:
+            await self.loop.sock_sendall(self.sock, data)
+
+    async def _feed(self):
+        data = await self.loop.sock_recv(self.sock, 65536)
+        if data:
+            self.incoming.write(data)
+        return bool(data)
+
+    def records(self, payload):
+        """payload encrypted, not sent."""
+        self.obj.write(payload)
+        return self.outgoing.read()
+
+    def close_notify(self):
+        try:
+            self.obj.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        return self.outgoing.read()
+
+    async def read_plain(self, n, timeout=20, pace=0.0):
+        async def until():
+            while len(self.plain) < n and not self.eof:
+                try:
+                    while True:
+                        chunk = self.obj.read(65536)
+                        if not chunk:
+                            self.eof = True
+                            return
+                        self.plain += chunk
+                except ssl.SSLWantReadError:
+                    pass
+                if len(self.plain) >= n:
+                    return
+                await self.flush()
+                if pace:
+                    await asyncio.sleep(pace)
+                if not await self._feed():
+                    self.eof = True
+
+        await asyncio.wait_for(until(), timeout)
+        return bytes(self.plain)
+
+    def close(self):
+        self.sock.close()
+
+
+async def raw_server(loop, proto_factory=None, ctx=None):
+    protos = []
+
+    def factory():
+        p = (proto_factory or (lambda: Peer(loop, echo=True)))()
+        protos.append(p)
+        return p
+
+    server = await loop.create_server(factory, "127.0.0.1", 0, ssl=ctx or server_ctx())
+    return server, server.sockets[0].getsockname()[1], protos
+
+
+async def first(protos):
+    while not protos or protos[0].transport is None:
+        await asyncio.sleep(0.001)
+    return protos[0]
+
+
+def test_direct_path_is_used(loop):
+    async def main():
+        server, sp, tr, cp = await tls_pair(loop)
+        tr.write(b"ping" * 100)
+        await cp.wait_for(400)
+        if is_native_tls(loop):
+            for proto in (tr._ssl_protocol, sp.transport._ssl_protocol):
+                assert proto._direct_ossl is _tls.direct
+        # The SSL object is the stdlib's, whatever path moved the data.
+        obj = tr.get_extra_info("ssl_object")
+        assert isinstance(obj, ssl.SSLObject)
+        assert obj.version() == "TLSv1.3" and obj.pending() == 0
+        assert obj.cipher() == tr.get_extra_info("cipher")
+        assert obj.session is not None and obj.server_side is False
+        tr.close()
+        await cp.lost
+        await close_server(server)
+
+    loop.run_until_complete(main())
+
+
+def test_direct_is_on_here_and_env_forces_methods():
+    # CPython's _ssl on Linux: the direct calls resolve and are the default.
+    assert _tls.direct is (_tls.available and "free" not in sys.abiflags
+                           and os.environ.get("IOLOOP_C_TLS", "") != "methods")
+    code = "from ioloop_c import _tls; print(_tls.available, _tls.direct)"
+    for value, want in (("methods", "False"), ("native", str(_tls.available))):
+        env = dict(os.environ, IOLOOP_C_TLS=value)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True)
+        assert out.stdout.split() == [str(_tls.available), want], out.stderr
+    assert _tls.set_direct(False) is False and _tls.direct is False
+    assert _tls.set_direct(True) is _tls.available
+    with pytest.raises(TypeError):
+        _core.TLSWrite._set_direct(42)
+
+
+def test_many_small_records_in_one_segment(loop):
+    # Hundreds of records arrive in one recv(): all decrypted in one step.
+    async def main():
+        server, port, protos = await raw_server(loop, lambda: Peer(loop))
+        client = await RawClient.connect(loop, port)
+        sp = await first(protos)
+        parts = [os.urandom(1 + i % 37) for i in range(600)]
+        wire = b"".join(client.records(p) for p in parts)
+        await loop.sock_sendall(client.sock, wire)
+        want = b"".join(parts)
+        await sp.wait_for(len(want))
+        assert bytes(sp.data) == want
+        client.close()
+        await sp.lost
+        await close_server(server)
+
+    loop.run_until_complete(main())
+
+
+def test_small_writes_then_large_to_a_slow_reader(loop):
+    async def main():
+        server, port, protos = await raw_server(loop, lambda: Peer(loop))
+        client = await RawClient.connect(loop, port)
+        sp = await first(protos)
+        sp.transport.set_write_buffer_limits(high=256 * 1024)
+        parts = [os.urandom(1 + i % 300) for i in range(2000)]
+        parts += [os.urandom(1 << 20) for _ in range(8)] + [os.urandom(16385), b"x"]
+        for p in parts:
+            sp.transport.write(p)
+        want = b"".join(parts)
+        # The client does not read for a while: the server's buffers fill.
+        await asyncio.sleep(0.2)
+        assert sp.paused == 1 and sp.transport.get_write_buffer_size() > 0
+        got = await client.read_plain(len(want), timeout=40, pace=0.001)
+        assert got == want
+        await asyncio.sleep(0.05)
+        assert sp.resumed == 1
+        assert sp.transport.get_write_buffer_size() == 0
+        client.close()
+        await sp.lost
+        await close_server(server)
+
+    loop.run_until_complete(main())
+
+
+def test_data_and_close_notify_in_one_segment(loop):
+    async def main():
+        server, port, protos = await raw_server(loop, lambda: Peer(loop))
+        client = await RawClient.connect(loop, port)
+        sp = await first(protos)
+        payload = os.urandom(30000)
+        await loop.sock_sendall(client.sock, client.records(payload) + client.close_notify())
+        exc = await asyncio.wait_for(sp.lost, 20)
+        assert exc is None
+        assert bytes(sp.data) == payload
+        assert sp.events == ["made", "eof", "lost"]
+        client.close()
+        await close_server(server)
+
+    loop.run_until_complete(main())
+
+
+def test_close_notify_mid_stream_while_server_writes(loop):
+    async def main():
+        server, port, protos = await raw_server(loop, lambda: Peer(loop))
+        client = await RawClient.connect(loop, port)
+        sp = await first(protos)
+        for _ in range(20):
+            sp.transport.write(os.urandom(50000))
+        await loop.sock_sendall(client.sock, client.records(b"bye") + client.close_notify())
+        exc = await asyncio.wait_for(sp.lost, 20)
+        assert exc is None
+        assert bytes(sp.data) == b"bye"
+        assert sp.events == ["made", "eof", "lost"]
+        client.close()
+        await close_server(server)
+
+    loop.run_until_complete(main())
+
+
+GARBAGE = {
+    "bad_record_mac": lambda: b"\x17\x03\x03\x00\x40" + os.urandom(64),
+    "not_tls": lambda: b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+}
+
+
+async def garbage_case(loop, kind):
+    """The server's connection_lost exception after a client sends garbage
+    in the established phase, as (type, library, reason)."""
+    server, port, protos = await raw_server(loop)
+    client = await RawClient.connect(loop, port)
+    sp = await first(protos)
+    await loop.sock_sendall(client.sock, client.records(b"ping"))
+    assert await client.read_plain(4) == b"ping"
+    await loop.sock_sendall(client.sock, GARBAGE[kind]())
+    exc = await asyncio.wait_for(sp.lost, 20)
+    client.close()
+    await close_server(server)
+    return type(exc), getattr(exc, "library", None), getattr(exc, "reason", None)
+
+
+@pytest.mark.parametrize("kind", sorted(GARBAGE))
+def test_garbage_after_handshake(loop, kind):
+    async def main():
+        errors = []
+        loop.set_exception_handler(lambda lp, ctx: errors.append(ctx))
+        typ, library, reason = await garbage_case(loop, kind)
+        assert issubclass(typ, ssl.SSLError), typ
+        assert library == "SSL" and reason
+        # Nothing stale left behind in OpenSSL's error queue: a new
+        # connection, its handshake and data, go through cleanly.
+        server, sp, tr, cp = await tls_pair(loop)
+        tr.write(b"after")
+        await cp.wait_for(5)
+        assert bytes(cp.data) == b"after"
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        obj = ctx.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="x")
+        with pytest.raises(ssl.SSLWantReadError):
+            obj.do_handshake()
+        tr.close()
+        await cp.lost
+        await close_server(server)
+        assert not [e for e in errors if "exception" in e and
+                    not isinstance(e["exception"], ssl.SSLError)]
+
+    loop.run_until_complete(main())
+
+
+@pytest.mark.parametrize("kind", sorted(GARBAGE))
+def test_garbage_errors_are_asyncios(kind):
+    # The same exception whichever path decrypted: OpenSSL directly, the
+    # _ssl methods, asyncio's SSLProtocol on our loop, stock asyncio.
+    if not _tls.available:
+        pytest.skip("no native TLS on this Python")
+    seen = {}
+    was = _tls.direct
+    try:
+        for name, factory, direct in (("direct", ioloop_c.Loop, True),
+                                      ("methods", ioloop_c.Loop, False),
+                                      ("pytls", _python_tls, was),
+                                      ("asyncio", asyncio.SelectorEventLoop, was)):
+            _tls.set_direct(direct)
+            lp = factory()
+            try:
+                seen[name] = lp.run_until_complete(garbage_case(lp, kind))
+            finally:
+                lp.close()
+    finally:
+        _tls.set_direct(was)
+    assert len(set(seen.values())) == 1, seen
+
+
+def test_context_with_msg_callback_takes_the_methods(loop):
+    async def main():
+        calls = []
+        sctx = server_ctx()
+        sctx._msg_callback = lambda *a: calls.append(a[2])
+        server, port, protos = await raw_server(loop, ctx=sctx)
+        client = await RawClient.connect(loop, port)
+        sp = await first(protos)
+        await loop.sock_sendall(client.sock, client.records(b"hello"))
+        assert await client.read_plain(5) == b"hello"
+        if is_native_tls(loop):
+            assert sp.transport._ssl_protocol._direct_ossl is False
+        n = len(calls)
+        assert n > 0
+        await loop.sock_sendall(client.sock, client.records(b"again"))
+        assert await client.read_plain(10) == b"helloagain"
+        assert len(calls) > n  # records still go through the callback
+        client.close()
+        await sp.lost
+        await close_server(server)
+
+    loop.run_until_complete(main())
+
+
+def test_post_handshake_client_auth(loop):
+    # TLS 1.3 post-handshake authentication: the server asks for the
+    # client's certificate in the established phase; the client's answer
+    # arrives among application data.
+    tu = _tu()
+
+    async def main():
+        sctx = server_ctx(signed=True)
+        sctx.verify_mode = ssl.CERT_OPTIONAL
+        sctx.post_handshake_auth = True
+        sctx.load_verify_locations(tu.SIGNING_CA)
+        server, port, protos = await raw_server(loop, ctx=sctx)
+        cctx = client_ctx()
+        cctx.post_handshake_auth = True
+        cctx.load_cert_chain(tu.SIGNED_CERTFILE)
+        tr, cp = await loop.create_connection(lambda: Peer(loop), "127.0.0.1", port, ssl=cctx)
+        sp = await first(protos)
+        tr.write(b"one")
+        await cp.wait_for(3)
+        sobj = sp.transport.get_extra_info("ssl_object")
+        assert sobj.getpeercert() is None
+        sobj.verify_client_post_handshake()
+        sp.transport.write(b"two")  # carries the CertificateRequest
+        await cp.wait_for(6)
+        tr.write(b"three")  # after the client's Certificate / Finished
+        await cp.wait_for(11)
+        for _ in range(200):
+            if sobj.getpeercert():
+                break
+            await asyncio.sleep(0.01)
+        cert = sobj.getpeercert()
+        assert dict(x[0] for x in cert["subject"])["commonName"] == "localhost"
+        assert bytes(cp.data) == b"onetwothree"
+        tr.close()
+        await cp.lost
+        await close_server(server)
+
+    loop.run_until_complete(main())
+
+
+def test_write_keeps_no_reference(loop):
+    async def main():
+        server, sp, tr, cp = await tls_pair(loop)
+        payloads = [os.urandom(1000), bytearray(os.urandom(1000)),
+                    memoryview(os.urandom(2000))[500:1500]]
+        before = [sys.getrefcount(p) for p in payloads]
+        for _ in range(50):
+            for p in payloads:
+                tr.write(p)
+        del p
+        await cp.wait_for(150000)
+        gc.collect()
+        assert [sys.getrefcount(p) for p in payloads] == before
+        with pytest.raises(TypeError):
+            tr.write("text")
+        # Not contiguous: SSLProtocol's write fails inside, a fatal error
+        # of the connection (asyncio's behaviour), not a crash.
+        errors = []
+        loop.set_exception_handler(lambda lp, ctx: errors.append(ctx))
+        tr.write(memoryview(bytearray(100))[::2])
+        exc = await asyncio.wait_for(cp.lost, 20)
+        if not is_uvloop(loop):
+            assert isinstance(exc, BufferError), exc
+            assert [type(e.get("exception")) for e in errors] == [BufferError]
+        await close_server(server)
+
+    loop.run_until_complete(main())

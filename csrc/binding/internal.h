@@ -76,6 +76,9 @@ struct iol_modstate {
     PyObject *tls_again;
     PyObject *tls_bio_type;     /* ssl.MemoryBIO */
     PyObject *tls_sslsock_type; /* _ssl._SSLSocket */
+    PyObject *tls_context_type; /* _ssl._SSLContext */
+    int tls_direct;             /* tls_ossl.c's calls are on */
+    PyObject *tls_raw_type;     /* a native transport subclass, checked */
     PyObject *tls_desc[IOL_TD_N];
     PyObject *tls_empty;
     PyObject *tls_names[IOL_TLS_NNAMES];

@@ -71,6 +71,7 @@ iol_tls_open(iol_tls_ctx *c, iol_modstate *st, PyObject *sp)
 {
     c->st = st;
     c->sp = NULL;
+    c->direct = st->tls_direct;
     if (st->TLSStateType == NULL ||
         !PyObject_TypeCheck(sp, st->TLSStateType)) {
         PyErr_Format(PyExc_TypeError, "not a TLSState: %R", sp);
@@ -121,6 +122,18 @@ iol_tls_as_size(PyObject *v)
 Py_ssize_t
 iol_tls_size(iol_tls_ctx *c, int name)
 {
+    /* The usual case, a small int in a slot, without a new reference. */
+    PyObject *f = name < IOL_TS_N ? ((TLSStateObject *)c->sp)->f[name]
+                                  : NULL;
+    if (f != NULL && PyLong_CheckExact(f)) {
+        Py_ssize_t r = PyLong_AsSsize_t(f);
+        if (r >= 0) {
+            return r;
+        }
+        if (PyErr_Occurred()) {
+            PyErr_Clear();
+        }
+    }
     PyObject *v = iol_tls_get(c, name);
     Py_ssize_t r = iol_tls_as_size(v);
     Py_XDECREF(v);
@@ -193,6 +206,9 @@ iol_tls_pending(iol_modstate *st, PyObject *bio)
 PyObject *
 iol_tls_inner(iol_tls_ctx *c)
 {
+    if (iol_tls_direct(c) != NULL) {
+        return Py_NewRef(iol_tls_direct_inner(c));
+    }
     PyObject *sslobj = iol_tls_get(c, IOL_TN_SSLOBJ);
     if (sslobj == NULL) {
         return NULL;
@@ -226,7 +242,9 @@ iol_tls_fatal(iol_tls_ctx *c, const char *message)
 static int
 control_app_writing(iol_tls_ctx *c, PyObject *outgoing)
 {
-    Py_ssize_t pend = iol_tls_pending(c->st, outgoing);
+    const iol_tls_conn *k = iol_tls_direct(c);
+    Py_ssize_t pend = k ? (Py_ssize_t)iol_ossl_pending(k->wbio)
+                        : iol_tls_pending(c->st, outgoing);
     Py_ssize_t backlog = pend < 0 ? -1
                                   : iol_tls_size(c, IOL_TN_WRITE_BUFFER_SIZE);
     Py_ssize_t high = backlog < 0 ? -1 : iol_tls_size(c, IOL_TN_OUT_HIGH);
@@ -245,6 +263,91 @@ control_app_writing(iol_tls_ctx *c, PyObject *outgoing)
 /* _process_outgoing(): what the SSL object wrote goes to the raw
  * transport, unless that asked us to pause.  (An empty BIO would give
  * b"", which SSLProtocol does not send.) */
+/* Whether raw is a native transport whose write() is the native one
+ * (ioloop_c's SocketTransport subclasses it, write untouched): the
+ * type last found so is kept. */
+static int
+native_raw(iol_modstate *st, PyObject *raw)
+{
+    PyTypeObject *tp = Py_TYPE(raw);
+    if (st->TransportType == NULL) {
+        return 0;
+    }
+    if (tp == st->TransportType || (PyObject *)tp == st->tls_raw_type) {
+        return 1;
+    }
+    if (!PyType_IsSubtype(tp, st->TransportType)) {
+        return 0;
+    }
+    PyObject *mine = PyObject_GetAttr((PyObject *)tp,
+                                      st->tls_names[IOL_TN_WRITE]);
+    PyObject *base = mine ? PyObject_GetAttr((PyObject *)st->TransportType,
+                                             st->tls_names[IOL_TN_WRITE])
+                          : NULL;
+    int same = base != NULL && mine == base;
+    Py_XDECREF(mine);
+    Py_XDECREF(base);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+    }
+    if (same) {
+        Py_XSETREF(st->tls_raw_type, Py_NewRef((PyObject *)tp));
+    }
+    return same;
+}
+
+/* What the direct calls leave in the outgoing BIO, to the raw transport:
+ * from a buffer of ours to the native transport, in a bytes object to
+ * any other.  No Python code runs between the BIO's pending and read. */
+static int
+outgoing_direct(iol_tls_ctx *c, const iol_tls_conn *k)
+{
+    size_t pend = iol_ossl_pending(k->wbio);
+    if (pend == 0) {
+        return 0;
+    }
+    if (pend > INT_MAX) {
+        pend = INT_MAX;
+    }
+    PyObject *raw = iol_tls_get(c, IOL_TN_TRANSPORT);
+    if (raw == NULL) {
+        return -1;
+    }
+    int rc = -1;
+    PyObject *data = NULL;
+    if (native_raw(c->st, raw)) {
+        char stack[16384];
+        char *buf = pend <= sizeof(stack) ? stack : PyMem_Malloc(pend);
+        if (buf == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        int n = iol_ossl_bio_read(k->wbio, buf, (int)pend);
+        rc = iol_tr_write_buf((TransportObject *)raw, buf, n > 0 ? n : 0);
+        if (buf != stack) {
+            PyMem_Free(buf);
+        }
+        goto done;
+    }
+    data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)pend);
+    if (data == NULL) {
+        goto done;
+    }
+    int n = iol_ossl_bio_read(k->wbio, PyBytes_AS_STRING(data), (int)pend);
+    if (n > 0 && (size_t)n < pend) {
+        /* Not expected of a memory BIO; keep what came. */
+        Py_SETREF(data, PyBytes_FromStringAndSize(PyBytes_AS_STRING(data),
+                                                  n));
+    }
+    rc = n <= 0 || data == NULL
+             ? (data == NULL ? -1 : 0)
+             : iol_tls_call_none(c->st, raw, IOL_TN_WRITE, data, NULL);
+done:
+    Py_XDECREF(data);
+    Py_DECREF(raw);
+    return rc;
+}
+
 int
 iol_tls_outgoing(iol_tls_ctx *c)
 {
@@ -255,8 +358,19 @@ iol_tls_outgoing(iol_tls_ctx *c)
         goto done;
     }
     int paused = iol_tls_true(c, IOL_TN_SSL_WRITING_PAUSED);
+    if (paused < 0) {
+        goto done;
+    }
+    const iol_tls_conn *k = paused ? NULL : iol_tls_direct(c);
+    if (k != NULL) {
+        if (outgoing_direct(c, k) < 0) {
+            goto done;
+        }
+        rc = control_app_writing(c, outgoing);
+        goto done;
+    }
     Py_ssize_t pend = paused ? 0 : iol_tls_pending(c->st, outgoing);
-    if (paused < 0 || pend < 0) {
+    if (pend < 0) {
         goto done;
     }
     if (pend > 0) {
@@ -286,7 +400,9 @@ done:
 int
 iol_tls_control_reading(iol_tls_ctx *c, PyObject *incoming)
 {
-    Py_ssize_t size = iol_tls_pending(c->st, incoming);
+    const iol_tls_conn *k = iol_tls_direct(c);
+    Py_ssize_t size = k ? (Py_ssize_t)iol_ossl_pending(k->rbio)
+                        : iol_tls_pending(c->st, incoming);
     Py_ssize_t high = size < 0 ? -1 : iol_tls_size(c, IOL_TN_IN_HIGH);
     Py_ssize_t low = high < 0 ? -1 : iol_tls_size(c, IOL_TN_IN_LOW);
     int paused = low < 0 ? -1 : iol_tls_true(c, IOL_TN_SSL_READING_PAUSED);
@@ -317,7 +433,7 @@ int
 iol_tls_setup(iol_modstate *st, PyObject *const *args)
 {
     /* protocol type, WRAPPED, ssl.SSLObject, the again errors,
-     * ssl.MemoryBIO, _ssl._SSLSocket */
+     * ssl.MemoryBIO, _ssl._SSLSocket, _ssl._SSLContext */
     PyObject *desc[IOL_TD_N] = {NULL};
     for (int i = 0; i < IOL_TD_N; i++) {
         PyObject *tp = tls_descs[i].bio ? args[4] : args[5];
@@ -344,6 +460,7 @@ iol_tls_setup(iol_modstate *st, PyObject *const *args)
     Py_XSETREF(st->tls_again, Py_NewRef(args[3]));
     Py_XSETREF(st->tls_bio_type, Py_NewRef(args[4]));
     Py_XSETREF(st->tls_sslsock_type, Py_NewRef(args[5]));
+    Py_XSETREF(st->tls_context_type, Py_NewRef(args[6]));
     return 0;
 }
 
@@ -358,6 +475,10 @@ TLSState_traverse(TLSStateObject *self, visitproc visit, void *arg)
     for (int i = 0; i < IOL_TS_N; i++) {
         Py_VISIT(self->f[i]);
     }
+    for (int i = 0; i < 3; i++) {
+        Py_VISIT(self->d_key[i]);
+    }
+    Py_VISIT(self->d_inner);
     return 0;
 }
 
@@ -367,6 +488,11 @@ TLSState_clear(TLSStateObject *self)
     for (int i = 0; i < IOL_TS_N; i++) {
         Py_CLEAR(self->f[i]);
     }
+    for (int i = 0; i < 3; i++) {
+        Py_CLEAR(self->d_key[i]);
+    }
+    Py_CLEAR(self->d_inner);
+    self->d_ok = 0;
     return 0;
 }
 
@@ -380,7 +506,23 @@ TLSState_dealloc(TLSStateObject *self)
     Py_DECREF(tp);
 }
 
+/* For the tests: whether tls_ossl.c's check passed for the connection
+ * (a getter, so that the member descriptors are exactly the slots). */
+static PyObject *
+TLSState_direct(TLSStateObject *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(self->d_ok);
+}
+
+static PyGetSetDef tls_state_getset[] = {
+    {"_direct_ossl", (getter)TLSState_direct, NULL,
+     "Whether the native steps call OpenSSL directly on this "
+     "connection.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyType_Slot tls_state_slots[] = {
+    {Py_tp_getset, tls_state_getset},
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_dealloc, TLSState_dealloc},
     {Py_tp_traverse, TLSState_traverse},
@@ -440,6 +582,7 @@ iol_tls_init(PyObject *mod, iol_modstate *st)
                          (size_t)i * sizeof(PyObject *)),
             0, NULL};
     }
+
     st->TLSStateType = (PyTypeObject *)PyType_FromModuleAndSpec(
         mod, &tls_state_spec, NULL);
     if (st->TLSStateType == NULL ||
@@ -460,6 +603,8 @@ iol_tls_traverse(iol_modstate *st, visitproc visit, void *arg)
     Py_VISIT(st->tls_again);
     Py_VISIT(st->tls_bio_type);
     Py_VISIT(st->tls_sslsock_type);
+    Py_VISIT(st->tls_context_type);
+    Py_VISIT(st->tls_raw_type);
     for (int i = 0; i < IOL_TD_N; i++) {
         Py_VISIT(st->tls_desc[i]);
     }
@@ -484,4 +629,6 @@ iol_tls_clear(iol_modstate *st)
     Py_CLEAR(st->tls_again);
     Py_CLEAR(st->tls_bio_type);
     Py_CLEAR(st->tls_sslsock_type);
+    Py_CLEAR(st->tls_context_type);
+    Py_CLEAR(st->tls_raw_type);
 }

@@ -52,8 +52,19 @@ enum {
 /* NativeSSLProtocol's instances start with this (ioloop_c/_tls.py puts
  * TLSState first in its bases). */
 typedef struct {
+    void *ssl, *rbio, *wbio; /* SSL *, BIO * (tls_ossl.c) */
+} iol_tls_conn;
+
+typedef struct {
     PyObject_HEAD
     PyObject *f[IOL_TS_N];
+    /* tls_ossl.c's check of _sslobj, _incoming and _outgoing, for the
+     * objects in d_key: d_ok, then their SSL and BIOs and the SSL
+     * object's C object. */
+    PyObject *d_key[3];
+    PyObject *d_inner;
+    iol_tls_conn d_conn;
+    int d_ok;
 } TLSStateObject;
 
 /* The C methods called by descriptor (iol_tls_ccall). */
@@ -71,6 +82,7 @@ enum {
 typedef struct {
     iol_modstate *st;
     PyObject *sp;
+    int direct; /* st->tls_direct when the step began */
 } iol_tls_ctx;
 
 int iol_tls_open(iol_tls_ctx *c, iol_modstate *st, PyObject *sp);
@@ -111,5 +123,8 @@ void iol_tls_clear(iol_modstate *st);
  * as iol_transport_event()'s other read steps (0, or -1 for an exception
  * that must leave the loop). */
 int iol_tls_read(TransportObject *tr);
+
+/* The direct OpenSSL calls (tls_ossl.c). */
+#include "tls_ossl.h"
 
 #endif /* IOL_TLS_H */

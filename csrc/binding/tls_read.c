@@ -25,8 +25,12 @@ static const char buffer_updated_failed[] =
  * (which Python never sets to read ahead) has nothing to work on, and
  * the read would only raise SSLWantReadError: an exception per record. */
 static int
-more_to_read(iol_modstate *st, PyObject *inner, PyObject *incoming)
+more_to_read(iol_modstate *st, const iol_tls_conn *k, PyObject *inner,
+             PyObject *incoming)
 {
+    if (k != NULL) {
+        return iol_ossl_more(k);
+    }
     Py_ssize_t n = iol_tls_pending(st, incoming);
     if (n != 0) {
         return n < 0 ? -1 : 1;
@@ -74,6 +78,9 @@ decrypt(iol_tls_ctx *c, PyObject *inner, PyObject *incoming, PyObject *buf,
         Py_ssize_t max, PyObject **data, int *eof)
 {
     iol_modstate *st = c->st;
+    /* No Python code that could touch the SSL object runs in this loop
+     * (only bytes and list calls, and the read method itself). */
+    const iol_tls_conn *k = iol_tls_direct(c);
     Py_buffer view;
     if (PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE) < 0) {
         return -1;
@@ -96,8 +103,27 @@ decrypt(iol_tls_ctx *c, PyObject *inner, PyObject *incoming, PyObject *buf,
         }
         /* No read asks for more than max_size, as SSLProtocol's. */
         Py_ssize_t want = view.len - off;
-        PyObject *res = read_into(st, inner, base + off,
-                                  want < max ? want : max);
+        if (want > max) {
+            want = max;
+        }
+        if (k != NULL) {
+            size_t got;
+            int r = iol_ossl_read(k, base + off, (size_t)want, &got);
+            if (r == IOL_OSSL_WANT) {
+                break;
+            }
+            if (r == IOL_OSSL_OK) {
+                off += (Py_ssize_t)got;
+                if (!iol_ossl_more(k)) {
+                    break;
+                }
+                continue;
+            }
+            /* Anything else: the method meets the same state and says
+             * what SSLProtocol would hear (0 for a close_notify, or the
+             * exception). */
+        }
+        PyObject *res = read_into(st, inner, base + off, want);
         if (res == NULL) {
             if (!PyErr_ExceptionMatches(st->tls_again)) {
                 goto done;
@@ -115,7 +141,7 @@ decrypt(iol_tls_ctx *c, PyObject *inner, PyObject *incoming, PyObject *buf,
             break;
         }
         off += n > want ? want : n;
-        int more = more_to_read(st, inner, incoming);
+        int more = more_to_read(st, NULL, inner, incoming);
         if (more <= 0) {
             if (more < 0) {
                 goto done;
@@ -237,6 +263,26 @@ read_ready(iol_tls_ctx *c, PyObject **buf, Py_ssize_t *max,
     return 1;
 }
 
+/* incoming.write(received): straight into the BIO when the direct calls
+ * may run (a memory BIO's write fails only for want of memory, and
+ * then the method raises what it raises), else by the method. */
+static int
+feed(iol_tls_ctx *c, PyObject *incoming, char *at, ssize_t n)
+{
+    const iol_tls_conn *k = iol_tls_direct(c);
+    if (k != NULL && n <= INT_MAX &&
+        iol_ossl_bio_write(k->rbio, at, (int)n) == (int)n) {
+        return 0;
+    }
+    PyObject *view = PyMemoryView_FromMemory(at, n, PyBUF_READ);
+    PyObject *res = view ? iol_tls_ccall(c->st, IOL_TD_BIO_WRITE, incoming,
+                                         IOL_TN_WRITE, view)
+                         : NULL;
+    Py_XDECREF(view);
+    Py_XDECREF(res);
+    return res ? 0 : -1;
+}
+
 int
 iol_tls_read(TransportObject *tr)
 {
@@ -261,14 +307,10 @@ iol_tls_read(TransportObject *tr)
         rc = n < 0 ? iol_tr_read_error(tr) : iol_tr_on_eof(tr);
         goto done;
     }
-    PyObject *view = PyMemoryView_FromMemory(PyByteArray_AS_STRING(buf), n,
-                                             PyBUF_READ);
-    PyObject *res = view ? iol_tls_ccall(c.st, IOL_TD_BIO_WRITE, incoming,
-                                         IOL_TN_WRITE, view)
-                         : NULL;
-    Py_XDECREF(view);
-    Py_XDECREF(res);
-    rc = res ? do_read(&c, inner, incoming, buf, max) : -1;
+    rc = feed(&c, incoming, PyByteArray_AS_STRING(buf), n);
+    if (rc == 0) {
+        rc = do_read(&c, inner, incoming, buf, max);
+    }
     if (rc < 0) {
         rc = iol_tr_fatal(tr, buffer_updated_failed);
     }

@@ -35,16 +35,52 @@ to_backlog(iol_tls_ctx *c, PyObject *data)
     return rc;
 }
 
+/* write_now() by SSL_write_ex on the SSL object's own SSL (tls_ossl.c):
+ * 0 done, -1 an error to handle as write_now() does, 1 not done (not
+ * possible here, or neither a success nor "wants input": the method
+ * repeats the call and raises what it raises). */
+static int
+write_direct(iol_tls_ctx *c, PyObject *data)
+{
+    const iol_tls_conn *k = iol_tls_direct(c);
+    if (k == NULL) {
+        return 1;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
+        PyErr_Clear();
+        return 1;
+    }
+    int r = IOL_OSSL_OTHER;
+    if (view.len <= INT_MAX) {
+        size_t put;
+        r = iol_ossl_write(k, view.buf, (size_t)view.len, &put);
+    }
+    PyBuffer_Release(&view);
+    if (r == IOL_OSSL_OTHER) {
+        return 1;
+    }
+    /* "Wants input" (a handshake message in flight): SSLProtocol keeps
+     * the data in its backlog, and its next read writes it. */
+    if (r == IOL_OSSL_WANT && to_backlog(c, data) < 0) {
+        return -1;
+    }
+    return iol_tls_outgoing(c);
+}
+
 /* _write_appdata((data,)) in the WRAPPED state with no backlog: 0, or -1
  * for an exception that leaves write(). */
 static int
 write_now(iol_tls_ctx *c, PyObject *inner, PyObject *data)
 {
+    int rc = write_direct(c, data);
+    if (rc != 1) {
+        return rc < 0 ? iol_tls_fatal(c, ssl_protocol_failed) : 0;
+    }
     PyObject *res = iol_tls_ccall(c->st, IOL_TD_SSL_WRITE, inner,
                                   IOL_TN_WRITE, data);
     Py_ssize_t count = iol_tls_as_size(res);
     Py_XDECREF(res);
-    int rc;
     if (count < 0) {
         /* SSLProtocol queues the data before it tries to write it. */
         PyObject *exc = iol_err_fetch();
@@ -180,20 +216,21 @@ TLSWrite_write(PyObject *self, PyTypeObject *cls, PyObject *const *args,
 }
 
 /* _setup(protocol_type, wrapped_state, sslobject_type, again_errors,
- *        memorybio_type, sslsocket_type), from ioloop_c/_tls.py */
+ *        memorybio_type, sslsocket_type, sslcontext_type), from
+ * ioloop_c/_tls.py */
 static PyObject *
 TLSWrite_setup(PyObject *Py_UNUSED(type), PyTypeObject *cls,
                PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    if (nargs != 6 || (kwnames && PyTuple_GET_SIZE(kwnames))) {
+    if (nargs != 7 || (kwnames && PyTuple_GET_SIZE(kwnames))) {
         PyErr_SetString(PyExc_TypeError, "_setup(protocol_type, wrapped, "
                         "sslobject_type, again_errors, memorybio_type, "
-                        "sslsocket_type)");
+                        "sslsocket_type, sslcontext_type)");
         return NULL;
     }
     if (!PyType_Check(args[0]) || !PyType_Check(args[2]) ||
         !PyTuple_Check(args[3]) || !PyType_Check(args[4]) ||
-        !PyType_Check(args[5])) {
+        !PyType_Check(args[5]) || !PyType_Check(args[6])) {
         PyErr_SetString(PyExc_TypeError, "_setup: types, and a tuple of "
                         "exception types as the fourth argument");
         return NULL;
@@ -204,7 +241,36 @@ TLSWrite_setup(PyObject *Py_UNUSED(type), PyTypeObject *cls,
     Py_RETURN_NONE;
 }
 
+/* _set_direct(path): OpenSSL called directly, with the functions of the
+ * _ssl extension at path (a str), or not (None).  Whether it is on. */
+static PyObject *
+TLSWrite_set_direct(PyObject *Py_UNUSED(type), PyTypeObject *cls,
+                    PyObject *const *args, Py_ssize_t nargs,
+                    PyObject *kwnames)
+{
+    if (nargs != 1 || (kwnames && PyTuple_GET_SIZE(kwnames)) ||
+        (args[0] != Py_None && !PyUnicode_Check(args[0]))) {
+        PyErr_SetString(PyExc_TypeError, "_set_direct(path or None)");
+        return NULL;
+    }
+    iol_modstate *st = PyType_GetModuleState(cls);
+    int on = 0;
+    if (args[0] != Py_None) {
+        PyObject *b = PyUnicode_EncodeFSDefault(args[0]);
+        if (b == NULL) {
+            return NULL;
+        }
+        on = st->tls_context_type != NULL &&
+             iol_ossl_load(PyBytes_AS_STRING(b));
+        Py_DECREF(b);
+    }
+    st->tls_direct = on;
+    return PyBool_FromLong(on);
+}
+
 PyMethodDef iol_tls_write_methods[] = {
+    {"_set_direct", (PyCFunction)(void (*)(void))TLSWrite_set_direct,
+     METH_METHOD | METH_FASTCALL | METH_KEYWORDS | METH_CLASS, NULL},
     {"write", (PyCFunction)(void (*)(void))TLSWrite_write,
      METH_METHOD | METH_FASTCALL | METH_KEYWORDS,
      "Encrypt and send data (bytes-like) at once when the TLS session is "

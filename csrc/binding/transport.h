@@ -120,6 +120,9 @@ int iol_tr_want(TransportObject *tr, int want);
 int iol_tr_flush(TransportObject *tr);
 void iol_tr_queue_clear(TransportObject *tr);
 int iol_tr_fatal(TransportObject *tr, const char *message);
+/* write() of len bytes at buf (copied if they cannot go out at once),
+ * for tls.c: 0, or -1 with the error set. */
+int iol_tr_write_buf(TransportObject *tr, const char *buf, Py_ssize_t len);
 
 /* server.c: the native accept loop.  Make the Listener type (and what
  * it needs from the socket module) into the module state. */

@@ -66,7 +66,8 @@ iol_tr_queue_clear(TransportObject *tr)
     tr->wsize = 0;
 }
 
-/* Queue data[off:], by reference if it is bytes, else as a copy. */
+/* Queue data[off:], by reference if it is bytes, else (or with data
+ * NULL) as a copy of buf. */
 static int
 queue_push(TransportObject *tr, PyObject *data, const char *buf,
            Py_ssize_t len, Py_ssize_t off)
@@ -88,7 +89,7 @@ queue_push(TransportObject *tr, PyObject *data, const char *buf,
         }
     }
     PyObject *keep;
-    if (PyBytes_CheckExact(data)) {
+    if (data != NULL && PyBytes_CheckExact(data)) {
         keep = Py_NewRef(data);
     }
     else {
@@ -299,6 +300,49 @@ lost_write(TransportObject *tr)
     return 0;
 }
 
+/* write() on len bytes at buf, which data holds (queued by reference
+ * if it is bytes) or NULL (a copy is queued): 0, or -1 with an error. */
+static int
+write_buf(TransportObject *tr, PyObject *data, const char *buf,
+          Py_ssize_t len)
+{
+    Py_ssize_t off = 0;
+    if (len == 0) {
+        return 0;
+    }
+    if (tr->life.conn_lost || tr->life.loop == NULL) {
+        return lost_write(tr);
+    }
+    if (tr->wlen == 0) {
+        ssize_t n = iol_sock_send(tr->fd, buf, (size_t)len);
+        if (n < 0 && !iol_sock_would_block(errno)) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return iol_tr_fatal(tr, "Fatal write error on socket "
+                                "transport") < 0 ? -1 : 0;
+        }
+        off = n < 0 ? 0 : n;
+        if (off == len) {
+            return 0;
+        }
+        if (iol_tr_want(tr, tr->life.smask | IOL_WRITE) < 0) {
+            return -1;
+        }
+    }
+    if (queue_push(tr, data, buf, len, off) < 0 || maybe_pause(tr) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int
+iol_tr_write_buf(TransportObject *tr, const char *buf, Py_ssize_t len)
+{
+    if (check_writable(tr, "write") < 0) {
+        return -1;
+    }
+    return write_buf(tr, NULL, buf, len);
+}
+
 static PyObject *
 Transport_write(TransportObject *tr, PyObject *data)
 {
@@ -315,46 +359,11 @@ Transport_write(TransportObject *tr, PyObject *data)
     else if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
-    PyObject *ret = NULL;
-    Py_ssize_t off = 0;
-    if (view.len == 0) {
-        goto ok;
-    }
-    if (tr->life.conn_lost || tr->life.loop == NULL) {
-        if (lost_write(tr) < 0) {
-            goto done;
-        }
-        goto ok;
-    }
-    if (tr->wlen == 0) {
-        ssize_t n = iol_sock_send(tr->fd, view.buf, (size_t)view.len);
-        if (n < 0 && !iol_sock_would_block(errno)) {
-            PyErr_SetFromErrno(PyExc_OSError);
-            if (iol_tr_fatal(tr, "Fatal write error on socket "
-                             "transport") < 0) {
-                goto done;
-            }
-            goto ok;
-        }
-        off = n < 0 ? 0 : n;
-        if (off == view.len) {
-            goto ok;
-        }
-        if (iol_tr_want(tr, tr->life.smask | IOL_WRITE) < 0) {
-            goto done;
-        }
-    }
-    if (queue_push(tr, data, view.buf, view.len, off) < 0 ||
-        maybe_pause(tr) < 0) {
-        goto done;
-    }
-ok:
-    ret = Py_NewRef(Py_None);
-done:
+    int rc = write_buf(tr, data, view.buf, view.len);
     if (view.obj != NULL) {
         PyBuffer_Release(&view);
     }
-    return ret;
+    return rc < 0 ? NULL : Py_NewRef(Py_None);
 }
 
 static PyObject *
