@@ -99,6 +99,8 @@ PyObject *iol_ios_name(IOStreamCoreObject *s, int which);
 PyObject *iol_ios_done(int rc);
 int iol_ios_is_closed(IOStreamCoreObject *s);
 int iol_ios_hand_exception(IOStreamCoreObject *s, int which);
+/* future.cancelled(): 1, 0, or -1 with the error set. */
+int iol_ios_cancelled(IOStreamCoreObject *s, PyObject *future);
 int iol_ios_set_result(IOStreamCoreObject *s, PyObject *future,
                        PyObject *value);
 int iol_ios_add_io_state(IOStreamCoreObject *s, long state);

@@ -109,13 +109,7 @@ set_field(PyObject **field, PyObject *value)
 int
 iol_ios_set_result(IOStreamCoreObject *s, PyObject *future, PyObject *value)
 {
-    PyObject *c = PyObject_CallMethodNoArgs(
-        future, iol_ios_name(s, IOL_IOS_S_CANCELLED));
-    if (c == NULL) {
-        return -1;
-    }
-    int cancelled = PyObject_IsTrue(c);
-    Py_DECREF(c);
+    int cancelled = iol_ios_cancelled(s, future);
     if (cancelled != 0) {
         return cancelled < 0 ? -1 : 0;
     }

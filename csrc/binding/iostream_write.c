@@ -182,13 +182,8 @@ IOStreamCore_clear_writes(IOStreamCoreObject *s,
 }
 
 
-/* A write future's success, as future_set_result_unless_cancelled.
- * write() gave it the done callback that marks its exception retrieved
- * (Tornado's `lambda f: f.exception()`); with a result it would only
- * cost a loop callback that does nothing, so it is removed first.  A
- * future that fails (in _signal_closed) or is cancelled keeps it. */
-static int
-resolve_write(IOStreamCoreObject *s, PyObject *future)
+int
+iol_ios_cancelled(IOStreamCoreObject *s, PyObject *future)
 {
     PyObject *c = PyObject_CallMethodNoArgs(
         future, iol_ios_name(s, IOL_IOS_S_CANCELLED));
@@ -197,6 +192,18 @@ resolve_write(IOStreamCoreObject *s, PyObject *future)
     }
     int cancelled = PyObject_IsTrue(c);
     Py_DECREF(c);
+    return cancelled;
+}
+
+/* A write future's success, as future_set_result_unless_cancelled.
+ * write() gave it the done callback that marks its exception retrieved
+ * (Tornado's `lambda f: f.exception()`); with a result it would only
+ * cost a loop callback that does nothing, so it is removed first.  A
+ * future that fails (in _signal_closed) or is cancelled keeps it. */
+static int
+resolve_write(IOStreamCoreObject *s, PyObject *future)
+{
+    int cancelled = iol_ios_cancelled(s, future);
     if (cancelled != 0) {
         return cancelled < 0 ? -1 : 0;
     }

@@ -229,11 +229,10 @@ iol_tls_direct_inner(iol_tls_ctx *c)
     return ((TLSStateObject *)c->sp)->d_inner;
 }
 
-int
-iol_ossl_read(const iol_tls_conn *k, char *buf, size_t len, size_t *got)
+/* SSL_read_ex's or SSL_write_ex's return value as one of ours. */
+static int
+ossl_result(const iol_tls_conn *k, int r)
 {
-    *got = 0;
-    int r = ossl.ssl_read_ex(k->ssl, buf, len, got);
     if (r == 1) {
         return IOL_OSSL_OK;
     }
@@ -243,17 +242,18 @@ iol_ossl_read(const iol_tls_conn *k, char *buf, size_t len, size_t *got)
 }
 
 int
+iol_ossl_read(const iol_tls_conn *k, char *buf, size_t len, size_t *got)
+{
+    *got = 0;
+    return ossl_result(k, ossl.ssl_read_ex(k->ssl, buf, len, got));
+}
+
+int
 iol_ossl_write(const iol_tls_conn *k, const char *buf, size_t len,
                size_t *put)
 {
     *put = 0;
-    int r = ossl.ssl_write_ex(k->ssl, buf, len, put);
-    if (r == 1) {
-        return IOL_OSSL_OK;
-    }
-    return ossl.ssl_get_error(k->ssl, r) == OSSL_ERROR_WANT_READ
-               ? IOL_OSSL_WANT
-               : IOL_OSSL_OTHER;
+    return ossl_result(k, ossl.ssl_write_ex(k->ssl, buf, len, put));
 }
 
 int
