@@ -648,3 +648,35 @@ def test_write_future_callbacks(caplog):
     with caplog.at_level(logging.ERROR, logger="asyncio"):
         run(main)
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+def test_read_until_across_big_block_growth():
+    # Messages that end just before, at and after the sizes where the
+    # read buffer's block grows (fourfold from 4 MiB, with the last
+    # stretch of a big block filled first), each followed by the start of
+    # the next one, so that a take is sometimes the whole buffer (handed
+    # over) and sometimes not (copied out).
+    mib = 1024 * 1024
+    sizes = [4 * mib - 5, 4 * mib, 4 * mib + 3, 16 * mib - 64 * 1024 - 1,
+             16 * mib + 7, 1000]
+    msgs = [os.urandom(n).replace(b"\r", b"x") + b"\r\n\r\n" for n in sizes]
+
+    async def main():
+        a, b = pair()
+        for m in msgs:  # back to back: takes of part of the buffer
+            a.write(m)
+        got = [await b.read_until(b"\r\n\r\n", max_bytes=64 * mib)
+               for _ in msgs]
+        assert [len(g) for g in got] == [len(m) for m in msgs]
+        assert got == msgs
+        for m in msgs:  # one at a time: mostly takes of the whole buffer
+            a.write(m)
+            assert await b.read_until(b"\r\n\r\n") == m
+        a.write(msgs[3] + b"tail")
+        assert await b.read_until(b"\r\n\r\n") == msgs[3]
+        assert await b.read_bytes(4) == b"tail"
+        a.close()
+        assert await b.read_until_close() == b""
+        b.close()
+
+    run(main)

@@ -21,9 +21,9 @@
 /* An empty read buffer bigger than this is freed rather than kept. */
 #define IOL_KEEP_RBUF (256 * 1024)
 /* A take of the whole buffer from this size on hands the block over
- * (when it fills at least half the block): the next read gets a fresh
- * block, which costs less than copying this much out.  HTTP bodies are
- * read in 64 KiB pieces, so those qualify. */
+ * when it fills at least a quarter of it (big blocks grow fourfold):
+ * the next read gets a fresh block, which costs less than copying this
+ * much out.  HTTP bodies are read in 64 KiB pieces, so those qualify. */
 #define IOL_HAND_OVER (32 * 1024)
 /* A reservation this large for an empty buffer (a read_bytes() that
  * knows its size) gets a block of exactly that size. */
@@ -31,6 +31,8 @@
 /* Blocks this large may be backed by huge pages. */
 #define IOL_HUGE_BLOCK (4 * 1024 * 1024)
 #define IOL_HUGE_PAGE (2 * 1024 * 1024)
+/* A big block with this much room left takes a read before it grows. */
+#define IOL_MIN_TAIL (64 * 1024)
 
 int
 iol_ios_check_exports(IOStreamCoreObject *s)
@@ -97,7 +99,10 @@ iol_ios_reserve(IOStreamCoreObject *s, Py_ssize_t want)
         ncap = want;
     }
     while (ncap < need) {
-        ncap *= 2;
+        /* Big blocks grow fourfold: each growth copies what is unread,
+         * and untouched pages of the new block cost nothing. */
+        Py_ssize_t f = ncap >= IOL_HUGE_BLOCK ? 4 : 2;
+        ncap = ncap > PY_SSIZE_T_MAX / f ? need : ncap * f;
     }
     if (s->rpos > 0) {
         memmove(s->rbuf, s->rbuf + s->rpos, (size_t)s->rlen);
@@ -108,6 +113,18 @@ iol_ios_reserve(IOStreamCoreObject *s, Py_ssize_t want)
      * over as the result without a copy; see iol_ios_take(). */
     if (s->rblock == NULL) {
         s->rblock = PyBytes_FromStringAndSize(NULL, ncap);
+    }
+    else if (ncap >= IOL_HUGE_BLOCK) {
+        /* A new block, advised before it is touched, and the unread
+         * bytes copied into it: realloc() would copy them into pages
+         * faulted in one by one before any advice could be given. */
+        PyObject *grown = PyBytes_FromStringAndSize(NULL, ncap);
+        if (grown == NULL) {
+            return -1;  /* the old block and its bytes stay */
+        }
+        advise_huge(PyBytes_AS_STRING(grown), ncap);
+        memcpy(PyBytes_AS_STRING(grown), s->rbuf, (size_t)s->rlen);
+        Py_SETREF(s->rblock, grown);
     }
     else if (_PyBytes_Resize(&s->rblock, ncap) < 0) {
         s->rblock = NULL;
@@ -185,6 +202,12 @@ iol_ios_recv(IOStreamCoreObject *s, Py_ssize_t size)
             s->ufill += n;
         }
         return n;
+    }
+    /* A big block's last stretch is filled before the block grows: a
+     * message that ends near a block's end then needs no larger one. */
+    Py_ssize_t tail = s->rcap - s->rpos - s->rlen;
+    if (s->rcap >= IOL_HUGE_BLOCK && tail >= IOL_MIN_TAIL && tail < size) {
+        size = tail;
     }
     if (iol_ios_reserve(s, size) < 0) {
         return IOL_IOS_GOT_EXC;
@@ -335,7 +358,7 @@ iol_ios_take(IOStreamCoreObject *s, Py_ssize_t n)
         return NULL;
     }
     if (s->rpos == 0 && n == s->rlen && n >= IOL_HAND_OVER &&
-        n >= s->rcap / 2) {
+        n >= s->rcap / 4) {
         /* A large message that is the whole buffer: the block itself,
          * cut to size (in place), becomes the result. */
         PyObject *b = s->rblock;
