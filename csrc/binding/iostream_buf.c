@@ -119,6 +119,12 @@ iol_ios_reserve(IOStreamCoreObject *s, Py_ssize_t want)
          * bytes copied into it: realloc() would copy them into pages
          * faulted in one by one before any advice could be given. */
         PyObject *grown = PyBytes_FromStringAndSize(NULL, ncap);
+        if (grown == NULL && ncap > need) {
+            /* Where address space is limited, just enough may fit. */
+            PyErr_Clear();
+            ncap = need;
+            grown = PyBytes_FromStringAndSize(NULL, ncap);
+        }
         if (grown == NULL) {
             return -1;  /* the old block and its bytes stay */
         }
