@@ -110,7 +110,7 @@ if _core_type is not None:
                 loop, sock, protocol, address, bool(self._extra["peername"]),
                 _HEADER_SIZE, _NEW_SEMANTICS,
             )
-            loop._transports[self._sock_fd] = self
+            _transport.register(loop, self._sock_fd, self)
             loop.call_soon(protocol.connection_made, self)
             # Reading starts only once connection_made() has run.
             loop.call_soon(self._start_reading)

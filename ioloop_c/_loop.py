@@ -66,6 +66,7 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
         except BaseException:
             _core.Loop._close(self)
             raise
+        self._transports = _transport.TransportTable()
         self.native_transport = _transport.native_by_default()
         # Listening sockets served by the native accept loop (_server.py).
         self._listeners: dict[Any, Any] = {}

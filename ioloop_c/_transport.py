@@ -25,13 +25,14 @@ import inspect
 import os
 import socket
 import warnings
+import weakref
 from asyncio import base_events, constants, futures, transports, trsock
 from asyncio.log import logger
 from typing import TYPE_CHECKING, Any
 
 from . import _core
 
-__all__ = ["NativeTransportBase", "SocketTransport", "native_by_default"]
+__all__ = ["NativeTransportBase", "SocketTransport", "TransportTable", "native_by_default"]
 
 # Server._attach() / _detach() take the transport from Python 3.13 on.
 _SERVER_TAKES_TRANSPORT = len(inspect.signature(base_events.Server._attach).parameters) > 1
@@ -41,6 +42,66 @@ def native_by_default() -> bool:
     """Whether new loops use the native transport (the environment's say)."""
     choice = os.environ.get("IOLOOP_C_TRANSPORT", "native").strip().lower()
     return choice != "python" and _core_type is not None
+
+
+class TransportTable(dict):  # type: ignore[type-arg]
+    """``loop._transports``: fd -> transport, each held weakly, as the
+    ``WeakValueDictionary`` asyncio keeps there, for what asyncio asks of
+    it (``[fd]``, ``get``, ``in``, ``del``, assignment).  The entries are
+    plain weak references with no callback, so registering a transport
+    costs one ``weakref.ref`` and nothing runs when it dies; an entry
+    whose transport is gone reads as absent and is replaced when its fd
+    number comes back.  Native transports register through
+    :func:`register`, without the Python-level ``__setitem__``."""
+
+    __slots__ = ()
+
+    def __setitem__(self, fd: int, transport: Any) -> None:
+        dict.__setitem__(self, fd, weakref.ref(transport))
+
+    def __getitem__(self, fd: int) -> Any:
+        transport = dict.__getitem__(self, fd)()
+        if transport is None:
+            raise KeyError(fd)
+        return transport
+
+    def get(self, fd: int, default: Any = None) -> Any:  # type: ignore[override]
+        ref = dict.get(self, fd)
+        transport = None if ref is None else ref()
+        return default if transport is None else transport
+
+    def __contains__(self, fd: object) -> bool:
+        ref = dict.get(self, fd)  # type: ignore[call-overload]
+        return ref is not None and ref() is not None
+
+    def __iter__(self) -> Any:
+        return iter([fd for fd, ref in dict.items(self) if ref() is not None])
+
+    def __len__(self) -> int:
+        return sum(1 for ref in dict.values(self) if ref() is not None)
+
+    def keys(self) -> Any:  # type: ignore[override]
+        return list(self)
+
+    def values(self) -> Any:  # type: ignore[override]
+        return [t for t in (ref() for ref in dict.values(self)) if t is not None]
+
+    def items(self) -> Any:  # type: ignore[override]
+        pairs = ((fd, ref()) for fd, ref in dict.items(self))
+        return [(fd, t) for fd, t in pairs if t is not None]
+
+
+_dict_setitem = dict.__setitem__
+_weakref = weakref.ref
+
+
+def register(loop: Any, fd: int, transport: Any) -> None:
+    """``loop._transports[fd] = transport``, fast for a TransportTable."""
+    table = loop._transports
+    if type(table) is TransportTable:
+        _dict_setitem(table, fd, _weakref(transport))
+    else:
+        table[fd] = transport
 
 
 def _server_attach(server: Any, transport: Any) -> None:
@@ -159,6 +220,8 @@ if _core_type is not None:
         """An asyncio socket transport whose data path is native."""
 
         _start_tls_compatible = True
+        #: The socket, once closed, if extra["socket"] was never asked for.
+        _closed_sock: Any = None
         _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
         max_size = 256 * 1024
 
@@ -187,7 +250,7 @@ if _core_type is not None:
             if server is not None:
                 self._server = server
                 _server_attach(server, self)
-            loop._transports[self._sock_fd] = self
+            register(loop, self._sock_fd, self)
             # Small writes go out without waiting for the peer's ACK.  (The
             # native accept loop has set it already: nodelay=False.)
             if nodelay:
@@ -204,12 +267,16 @@ if _core_type is not None:
             extra = self._extra
             if name in extra:
                 return extra[name]
-            if name in _LAZY_EXTRA and self._sock is not None:
-                return self._lazy_extra(name)
+            if name in _LAZY_EXTRA:
+                if self._sock is not None:
+                    return self._lazy_extra(name)
+                if name == "socket" and self._closed_sock is not None:
+                    return self._lazy_extra(name, self._closed_sock)
             return default
 
-        def _lazy_extra(self, name: str) -> Any:
-            sock = self._sock
+        def _lazy_extra(self, name: str, sock: Any = None) -> Any:
+            if sock is None:
+                sock = self._sock
             if name == "socket":
                 value: Any = trsock.TransportSocket(sock)
             else:
@@ -232,10 +299,13 @@ if _core_type is not None:
             try:
                 if self._sock is not None:
                     # What is asked after the close is what was true while
-                    # open.
-                    for name in _LAZY_EXTRA:
-                        if name not in self._extra:
-                            self._lazy_extra(name)
+                    # open: the name now, while there is one; the socket
+                    # object (closed by then, as asyncio's would be) is
+                    # wrapped only if asked for.
+                    if "sockname" not in self._extra:
+                        self._lazy_extra("sockname")
+                    if "socket" not in self._extra:
+                        self._closed_sock = self._sock
                 self._release()
             finally:
                 if server is not None:

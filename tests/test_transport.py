@@ -17,6 +17,7 @@ import struct
 import sys
 import tempfile
 import warnings
+import weakref
 
 import pytest
 
@@ -991,3 +992,56 @@ def test_protocol_callbacks_run_in_the_context_of_creation(loop):
         await server.wait_closed()
 
     loop.run_until_complete(asyncio.wait_for(main(), 20))
+
+
+def test_transport_table_holds_transports_weakly():
+    # loop._transports, asyncio's fd -> transport map, as asyncio uses it:
+    # [fd], get, in, del, assignment; an entry whose transport is gone
+    # reads as absent.
+    class T:
+        pass
+
+    table = _transport.TransportTable()
+    a, b = T(), T()
+    table[3] = a
+    _transport.register(type("L", (), {"_transports": table})(), 4, b)
+    assert table[3] is a and table.get(4) is b and 3 in table
+    assert sorted(table) == [3, 4] and len(table) == 2
+    assert sorted(table.keys()) == [3, 4]
+    assert {id(t) for t in table.values()} == {id(a), id(b)}
+    assert sorted(fd for fd, _ in table.items()) == [3, 4]
+    del b
+    gc.collect()
+    assert 4 not in table and table.get(4) is None and table.get(4, "x") == "x"
+    with pytest.raises(KeyError):
+        table[4]
+    assert list(table) == [3] and len(table) == 1
+    del table[3]
+    assert 3 not in table
+    with pytest.raises(KeyError):
+        del table[3]
+
+
+def test_native_transport_is_in_loop_transports_and_guards_its_fd():
+    loop = ioloop_c.new_event_loop()
+    try:
+        assert isinstance(loop._transports, _transport.TransportTable)
+
+        async def main():
+            sp, cp, server = await tcp_pair(loop)
+            tr = cp.transport
+            fd = tr.get_extra_info("socket").fileno()
+            assert loop._transports[fd] is tr and loop._transports.get(fd) is tr
+            with pytest.raises(RuntimeError, match="is used by transport"):
+                loop.add_reader(fd, lambda: None)
+            await close_all(server, sp, cp)
+            return weakref.ref(tr), fd
+
+        ref, fd = loop.run_until_complete(main())
+        gc.collect()
+        assert ref() is None
+        if fd not in loop._transports:  # unless the fd number came back
+            with pytest.raises(KeyError):
+                loop._transports[fd]
+    finally:
+        loop.close()
