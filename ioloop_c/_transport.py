@@ -148,6 +148,7 @@ class NativeTransportBase:
         def get_write_buffer_size(self) -> int: ...
         def _force_close(self, exc: BaseException | None) -> None: ...
         def _release(self) -> None: ...
+        def _inet_sockname(self) -> Any: ...
 
     def __repr__(self) -> str:
         info = [type(self).__name__]
@@ -280,10 +281,14 @@ if _core_type is not None:
             if name == "socket":
                 value: Any = trsock.TransportSocket(sock)
             else:
-                try:
-                    value = sock.getsockname()
-                except OSError:
-                    value = None
+                # IPv4 straight from the fd; anything else, or a socket
+                # object swapped in, is asked itself.
+                value = self._inet_sockname() if type(sock) is socket.socket else None
+                if value is None:
+                    try:
+                        value = sock.getsockname()
+                    except OSError:
+                        value = None
             self._extra[name] = value
             return value
 

@@ -109,10 +109,12 @@ peer_address(const iol_accepted *a)
     if (a->addr.ss_family == AF_INET &&
         a->addrlen >= (socklen_t)sizeof(struct sockaddr_in)) {
         const struct sockaddr_in *sin = (const void *)&a->addr;
-        if (inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host) == NULL) {
+        int n = iol_sock_ipv4_text(&sin->sin_addr, host, sizeof host);
+        if (n < 0) {
             return NULL;
         }
-        return Py_BuildValue("(si)", host, (int)ntohs(sin->sin_port));
+        return Py_BuildValue("(s#i)", host, (Py_ssize_t)n,
+                             (int)ntohs(sin->sin_port));
     }
     if (a->addr.ss_family == AF_INET6 &&
         a->addrlen >= (socklen_t)sizeof(struct sockaddr_in6)) {

@@ -22,7 +22,9 @@
  */
 #include "internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <structmember.h>
 
 #include "../engine/sock.h"
@@ -400,6 +402,28 @@ Transport_release(TransportObject *tr, PyObject *Py_UNUSED(ignored))
     return res;
 }
 
+/* _inet_sockname(): the socket's own address as getsockname() gives it,
+ * for IPv4 (the usual case, without the socket module's round trip
+ * through getnameinfo() and sprintf()); None for any other family or
+ * failure, which the caller asks the socket object about instead. */
+static PyObject *
+Transport_inet_sockname(TransportObject *tr, PyObject *Py_UNUSED(ignored))
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof sin;
+    char host[16];
+    if (tr->fd < 0 || getsockname(tr->fd, (struct sockaddr *)&sin, &len) < 0
+        || len < (socklen_t)sizeof sin || sin.sin_family != AF_INET) {
+        Py_RETURN_NONE;
+    }
+    int n = iol_sock_ipv4_text(&sin.sin_addr, host, sizeof host);
+    if (n < 0) {
+        Py_RETURN_NONE;
+    }
+    return Py_BuildValue("(s#i)", host, (Py_ssize_t)n,
+                         (int)ntohs(sin.sin_port));
+}
+
 static PyObject *
 Transport_get_polling(TransportObject *tr, void *closure)
 {
@@ -430,6 +454,8 @@ static PyMethodDef transport_methods[] = {
     {"get_protocol", (PyCFunction)Transport_get_protocol, METH_NOARGS,
      "The current protocol."},
     {"_release", (PyCFunction)Transport_release, METH_NOARGS, NULL},
+    {"_inet_sockname", (PyCFunction)Transport_inet_sockname, METH_NOARGS,
+     NULL},
     {NULL, NULL, 0, NULL},
 };
 

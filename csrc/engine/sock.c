@@ -111,12 +111,48 @@ iol_sock_sendto(int fd, const void *buf, size_t len,
 }
 
 int
+iol_sock_ipv4_text(const void *in_addr, char *out, size_t outlen)
+{
+    const unsigned char *b = in_addr;
+    char text[16];
+    size_t n = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100) {
+            text[n++] = (char)('0' + v / 100);
+        }
+        if (v >= 10) {
+            text[n++] = (char)('0' + v / 10 % 10);
+        }
+        text[n++] = (char)('0' + v % 10);
+        text[n++] = i < 3 ? '.' : '\0';
+    }
+    if (n > outlen) {
+        errno = ENOSPC;
+        return -1;
+    }
+    memcpy(out, text, n);
+    return (int)n - 1;
+}
+
+int
 iol_sock_addr_host(const struct sockaddr *sa, socklen_t salen, char *host,
                    size_t hostlen)
 {
     if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) {
         errno = EAFNOSUPPORT;
         return -1;
+    }
+    if (sa->sa_family == AF_INET &&
+        salen >= (socklen_t)sizeof(struct sockaddr_in)) {
+        /* getnameinfo() ends in sprintf() for this; the text is the
+         * same dotted quad. */
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        if (iol_sock_ipv4_text(&in->sin_addr, host, hostlen) < 0) {
+            errno = EINVAL;
+            return -1;
+        }
+        return 0;
     }
     /* What the socket module itself calls, so the text is the same. */
     if (getnameinfo(sa, salen, host, (socklen_t)hostlen, NULL, 0,

@@ -43,6 +43,11 @@ ssize_t iol_sock_recvfrom(int fd, void *buf, size_t len,
 ssize_t iol_sock_sendto(int fd, const void *buf, size_t len,
                         const struct sockaddr *sa, socklen_t salen);
 
+/* The dotted-quad text of an IPv4 address (4 bytes, network order), as
+ * inet_ntop() writes it, NUL included, into out; its length, or -1 with
+ * ENOSPC if outlen is too small (16 always fits). */
+int iol_sock_ipv4_text(const void *in_addr, char *out, size_t outlen);
+
 /* The numeric host of an AF_INET / AF_INET6 address, as getnameinfo()
  * with NI_NUMERICHOST writes it (a link-local IPv6 address carries its
  * %scope); -1 with EAFNOSUPPORT or EINVAL if it has none. */

@@ -368,6 +368,35 @@ test_addr_conversions(void)
           errno == EAFNOSUPPORT);
 }
 
+/* The hand-made dotted quad is inet_ntop()'s, byte for byte, for every
+ * digit count in every position, and a short buffer is an error. */
+static void
+test_ipv4_text(void)
+{
+    static const unsigned char vals[] = {0, 1, 9, 10, 42, 99, 100, 127,
+                                         199, 200, 250, 255};
+    size_t nv = sizeof vals;
+    char mine[16], theirs[INET_ADDRSTRLEN];
+    int bad = 0;
+    for (size_t i = 0; i < nv * nv * nv * nv; i++) {
+        unsigned char b[4] = {vals[i % nv], vals[i / nv % nv],
+                              vals[i / (nv * nv) % nv],
+                              vals[i / (nv * nv * nv) % nv]};
+        int n = iol_sock_ipv4_text(b, mine, sizeof mine);
+        inet_ntop(AF_INET, b, theirs, sizeof theirs);
+        if (n != (int)strlen(theirs) || strcmp(mine, theirs) != 0) {
+            bad++;
+        }
+    }
+    CHECK(bad == 0);
+    unsigned char top[4] = {255, 255, 255, 255};
+    CHECK(iol_sock_ipv4_text(top, mine, 15) == -1 && errno == ENOSPC);
+    CHECK(iol_sock_ipv4_text(top, mine, 16) == 15);
+    unsigned char zero[4] = {0, 0, 0, 0};
+    CHECK(iol_sock_ipv4_text(zero, mine, 8) == 7 &&
+          strcmp(mine, "0.0.0.0") == 0);
+}
+
 /* A listening TCP socket on 127.0.0.1, non-blocking; its port in *port. */
 static int
 listener(int *port)
@@ -548,6 +577,7 @@ main(void)
     test_datagram_unix();
     test_datagram_inet();
     test_addr_conversions();
+    test_ipv4_text();
     test_accept_batch();
     test_accept_emfile();
     test_accept_bad();
