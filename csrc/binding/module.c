@@ -90,6 +90,7 @@ module_exec(PyObject *mod)
     INTERN(str_pause_writing, "pause_writing");
     INTERN(str_resume_writing, "resume_writing");
     INTERN(str_call_soon, "call_soon");
+    INTERN(str_call_connection_lost, "_call_connection_lost");
     INTERN(str_set_result, "set_result");
     INTERN(str_set_exception, "set_exception");
     INTERN(str_datagram_received, "datagram_received");
@@ -163,6 +164,7 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->str_pause_writing);
     Py_CLEAR(st->str_resume_writing);
     Py_CLEAR(st->str_call_soon);
+    Py_CLEAR(st->str_call_connection_lost);
     Py_CLEAR(st->str_set_result);
     Py_CLEAR(st->str_set_exception);
     Py_CLEAR(st->DatagramType);

@@ -71,12 +71,13 @@ call_soon_lost(PyObject *tr, iol_trlife *lf, PyObject *exc)
     if (lf->loop == NULL) {
         return 0;
     }
-    PyObject *cb = PyObject_GetAttrString(tr, "_call_connection_lost");
+    iol_modstate *st = ((LoopObject *)lf->loop)->st;
+    PyObject *cb = PyObject_GetAttr(tr, st->str_call_connection_lost);
     if (cb == NULL) {
         return -1;
     }
     PyObject *loop = Py_NewRef(lf->loop);
-    PyObject *name = ((LoopObject *)loop)->st->str_call_soon;
+    PyObject *name = st->str_call_soon;
     PyObject *res = NULL;
     if (lf->explicit_context) {
         PyObject *kw = Py_BuildValue("(s)", "context");
@@ -145,8 +146,11 @@ iol_trl_drained(PyObject *tr, iol_trlife *lf)
         return 0;
     }
     lf->conn_lost++;
-    PyObject *res = PyObject_CallMethod(tr, "_call_connection_lost", "O",
-                                        Py_None);
+    PyObject *res = lf->loop != NULL
+        ? PyObject_CallMethodOneArg(
+              tr, ((LoopObject *)lf->loop)->st->str_call_connection_lost,
+              Py_None)
+        : PyObject_CallMethod(tr, "_call_connection_lost", "O", Py_None);
     Py_XDECREF(res);
     return res == NULL ? -1 : 1;
 }
