@@ -657,7 +657,13 @@ def test_emfile_at_accept_pauses_then_resumes(kind):
     # the retry would come after.  (Not a time bound: a debug interpreter
     # takes over half a second for asyncio's batch of logged reports.)
     assert len(out["served"]) == 1
-    assert all(r[2] < out["served"][0] for r in out["reports"]), out
+    assert when < out["served"][0], out
+    if kind != "asyncio":
+        # asyncio's loop also schedules one retry per failed accept of its
+        # batch, and on a slow (debug) interpreter some of those retries
+        # meet EMFILE again after the first one served: its later reports
+        # are not ordered.  Ours retry once.
+        assert all(r[2] < out["served"][0] for r in out["reports"]), out
     if kind == "ioloop_c":
         assert len(out["reports"]) == 1
     # ...and resumed after asyncio's ACCEPT_RETRY_DELAY (1 s), once fds
