@@ -255,6 +255,58 @@ def test_extra_info_after_close_is_what_it_was_while_open(loop):
     loop.run_until_complete(main())
 
 
+def _loopback_ipv6():
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def test_ipv6_names_are_what_the_socket_module_gives(loop):
+    # The accepted peer's address and each side's own name are made in C
+    # for IPv6 as for IPv4: the 4-tuples must be the socket module's,
+    # flowinfo and scope_id included, before and after close.
+    if not _loopback_ipv6():
+        pytest.skip("no IPv6 loopback on this machine")
+
+    async def main():
+        sp, cp = Recorder(loop), Recorder(loop)
+        server = await loop.create_server(lambda: sp, "::1", 0)
+        listening = server.sockets[0].getsockname()
+        await loop.create_connection(lambda: cp, "::1", listening[1])
+        await asyncio.wait_for(sp.made, 5)
+        names = {}
+        for side, p in (("server", sp), ("client", cp)):
+            sock = p.transport.get_extra_info("socket")
+            names[side] = (sock.getsockname(), sock.getpeername())
+            assert p.transport.get_extra_info("sockname") == names[side][0]
+            assert p.transport.get_extra_info("peername") == names[side][1]
+            assert len(names[side][0]) == 4 and names[side][0][0] == "::1"
+        assert names["server"][0] == listening
+        assert names["server"][1] == names["client"][0]
+        await close_all(server, sp, cp)
+        # A second pair, asked only after close: the names must still be
+        # there and agree (uvloop reads them from the closed socket).
+        sp2, cp2 = Recorder(loop), Recorder(loop)
+        server2 = await loop.create_server(lambda: sp2, "::1", 0)
+        listening2 = server2.sockets[0].getsockname()
+        await loop.create_connection(lambda: cp2, "::1", listening2[1])
+        await asyncio.wait_for(sp2.made, 5)
+        await close_all(server2, sp2, cp2)
+        if not is_uvloop(loop):
+            assert sp2.transport.get_extra_info("sockname") == listening2
+            peer = sp2.transport.get_extra_info("peername")
+            assert len(peer) == 4 and peer[0] == "::1"
+            assert cp2.transport.get_extra_info("sockname") == peer
+            assert cp2.transport.get_extra_info("peername") == listening2
+
+    loop.run_until_complete(main())
+
+
 def test_writelines_of_empty_chunks_then_close(loop):
     async def main():
         sp, cp, server = await tcp_pair(loop)

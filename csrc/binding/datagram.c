@@ -48,22 +48,12 @@ addr_to_python(DatagramObject *dg, const struct sockaddr_storage *sa,
         return Py_NewRef(dg->rx_addr);
     }
     PyObject *addr = NULL;
-    char host[NI_MAXHOST];
     if (sa->ss_family == AF_INET || sa->ss_family == AF_INET6) {
-        if (iol_sock_addr_host((const struct sockaddr *)sa, salen, host,
-                               sizeof host) < 0) {
-            return PyErr_SetFromErrno(PyExc_OSError);
+        addr = iol_inet_addr_to_python((const struct sockaddr *)sa, salen);
+        if (addr == NULL && !PyErr_Occurred()) {
+            errno = EINVAL;
+            PyErr_SetFromErrno(PyExc_OSError);
         }
-    }
-    if (sa->ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        addr = Py_BuildValue("(si)", host, (int)ntohs(in->sin_port));
-    }
-    else if (sa->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        addr = Py_BuildValue("(siII)", host, (int)ntohs(in6->sin6_port),
-                             (unsigned int)ntohl(in6->sin6_flowinfo),
-                             (unsigned int)in6->sin6_scope_id);
     }
     else if (sa->ss_family == AF_UNIX) {
         const struct sockaddr_un *un = (const struct sockaddr_un *)sa;

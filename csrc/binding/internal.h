@@ -150,4 +150,13 @@ iol_long_as_int(PyObject *obj)
 /* module.c */
 iol_modstate *iol_state_of_type(PyTypeObject *tp);
 
+/* sockaddr.c: the Python form of an AF_INET or AF_INET6 address, as the
+ * socket module makes it ((host, port), or (host, port, flowinfo,
+ * scope_id)).  NULL without an exception for another family, a short
+ * length or a host the text of which cannot be had; NULL with one if
+ * Python fails. */
+struct sockaddr;
+PyObject *iol_inet_addr_to_python(const struct sockaddr *sa,
+                                  socklen_t salen);
+
 #endif /* IOL_INTERNAL_H */

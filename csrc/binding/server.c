@@ -100,32 +100,15 @@ report(ListenerObject *ls, const char *name, PyObject *protocol)
 }
 
 /* The peer's address as socket.accept() gives it, for the common cases
- * (IPv4, IPv6 without a scope, an unnamed Unix peer); NULL without an
- * error for the rest, which the transport asks getpeername() for. */
+ * (IPv4, IPv6, an unnamed Unix peer); NULL without an error for the
+ * rest, which the transport asks getpeername() for. */
 static PyObject *
 peer_address(const iol_accepted *a)
 {
-    char host[INET6_ADDRSTRLEN];
-    if (a->addr.ss_family == AF_INET &&
-        a->addrlen >= (socklen_t)sizeof(struct sockaddr_in)) {
-        const struct sockaddr_in *sin = (const void *)&a->addr;
-        int n = iol_sock_ipv4_text(&sin->sin_addr, host, sizeof host);
-        if (n < 0) {
-            return NULL;
-        }
-        return Py_BuildValue("(s#i)", host, (Py_ssize_t)n,
-                             (int)ntohs(sin->sin_port));
-    }
-    if (a->addr.ss_family == AF_INET6 &&
-        a->addrlen >= (socklen_t)sizeof(struct sockaddr_in6)) {
-        const struct sockaddr_in6 *s6 = (const void *)&a->addr;
-        if (s6->sin6_scope_id != 0 ||
-            inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host) == NULL) {
-            return NULL;
-        }
-        return Py_BuildValue("(siII)", host, (int)ntohs(s6->sin6_port),
-                             (unsigned int)ntohl(s6->sin6_flowinfo),
-                             (unsigned int)s6->sin6_scope_id);
+    PyObject *addr = iol_inet_addr_to_python(
+        (const struct sockaddr *)&a->addr, a->addrlen);
+    if (addr != NULL || PyErr_Occurred()) {
+        return addr;
     }
     if (a->addr.ss_family == AF_UNIX &&
         a->addrlen <= (socklen_t)offsetof(struct sockaddr_un, sun_path)) {

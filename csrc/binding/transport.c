@@ -403,25 +403,22 @@ Transport_release(TransportObject *tr, PyObject *Py_UNUSED(ignored))
 }
 
 /* _inet_sockname(): the socket's own address as getsockname() gives it,
- * for IPv4 (the usual case, without the socket module's round trip
- * through getnameinfo() and sprintf()); None for any other family or
+ * for IPv4 and IPv6 (without the socket module's round trip through
+ * getnameinfo() and sprintf() for IPv4); None for any other family or
  * failure, which the caller asks the socket object about instead. */
 static PyObject *
 Transport_inet_sockname(TransportObject *tr, PyObject *Py_UNUSED(ignored))
 {
-    struct sockaddr_in sin;
-    socklen_t len = sizeof sin;
-    char host[16];
-    if (tr->fd < 0 || getsockname(tr->fd, (struct sockaddr *)&sin, &len) < 0
-        || len < (socklen_t)sizeof sin || sin.sin_family != AF_INET) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (tr->fd < 0 || getsockname(tr->fd, (struct sockaddr *)&ss, &len) < 0) {
         Py_RETURN_NONE;
     }
-    int n = iol_sock_ipv4_text(&sin.sin_addr, host, sizeof host);
-    if (n < 0) {
+    PyObject *addr = iol_inet_addr_to_python((struct sockaddr *)&ss, len);
+    if (addr == NULL && !PyErr_Occurred()) {
         Py_RETURN_NONE;
     }
-    return Py_BuildValue("(s#i)", host, (Py_ssize_t)n,
-                         (int)ntohs(sin.sin_port));
+    return addr;
 }
 
 static PyObject *
