@@ -495,3 +495,37 @@ def test_unclosed_loop_resource_warning():
     with pytest.warns(ResourceWarning):
         lp.__del__()
     lp.close()
+
+
+def test_create_future_is_asyncio_futures_future_as_it_is_now(loop, monkeypatch):
+    # create_future() makes asyncio.futures.Future(loop=loop), reading the
+    # class at each call: the C Future, a replacement put there later, and
+    # the loop's debug flag as each future is made.
+    import asyncio.futures
+
+    fut = loop.create_future()
+    assert type(fut) is asyncio.futures.Future
+    assert fut.get_loop() is loop and not fut.done()
+    loop.set_debug(True)
+    try:
+        assert loop.create_future()._source_traceback  # debug: where it was made
+    finally:
+        loop.set_debug(False)
+    assert not loop.create_future()._source_traceback
+    made = []
+
+    class Mine(asyncio.futures._PyFuture):
+        def __init__(self, *, loop=None):
+            made.append(loop)
+            super().__init__(loop=loop)
+
+    monkeypatch.setattr(asyncio.futures, "Future", Mine)
+    if "uvloop" in type(loop).__module__:
+        return  # uvloop makes its futures from the class it imported
+    mine = loop.create_future()
+    assert type(mine) is Mine and made == [loop] and mine.get_loop() is loop
+    monkeypatch.undo()
+    again = loop.create_future()
+    assert type(again) is asyncio.futures.Future and made == [loop]
+    loop.call_soon(again.set_result, 5)
+    assert loop.run_until_complete(again) == 5

@@ -133,6 +133,8 @@ Loop_traverse(LoopObject *self, visitproc visit, void *arg)
     Py_VISIT(self->futures);
     Py_VISIT(self->kw_loop);
     Py_VISIT(self->str_future);
+    Py_VISIT(self->c_future);
+    Py_VISIT(self->kw_dict);
     return iol_fd_traverse(self, visit, arg);
 }
 
@@ -146,6 +148,8 @@ Loop_clear(LoopObject *self)
     Py_CLEAR(self->futures);
     Py_CLEAR(self->kw_loop);
     Py_CLEAR(self->str_future);
+    Py_CLEAR(self->c_future);
+    Py_CLEAR(self->kw_dict);
     return 0;
 }
 

@@ -90,6 +90,8 @@ struct LoopObject {
     PyObject *futures; /* asyncio.futures, imported by create_future() */
     PyObject *kw_loop; /* ("loop",): create_future()'s keyword names */
     PyObject *str_future; /* "Future" */
+    PyObject *c_future; /* _asyncio.Future, or NULL where there is none */
+    PyObject *kw_dict; /* {"loop": self}: create_future()'s keywords */
     /* Datagram and stream transports read into this (IOL_READ_BUF_SIZE
      * bytes, made at the first read; iol_loop_read_buf()) and copy what
      * came out at its size before any Python runs. */

@@ -514,33 +514,76 @@ Loop_get_debug(LoopObject *self, PyObject *Py_UNUSED(ignored))
     return Py_NewRef(self->debug);
 }
 
+/* First use: asyncio.futures, its C Future where there is one, and the
+ * keywords.  -1 with an exception set. */
+static int
+create_future_init(LoopObject *self)
+{
+    PyObject *mod = PyImport_ImportModule("asyncio.futures");
+    if (mod == NULL) {
+        return -1;
+    }
+    PyObject *kw = Py_BuildValue("(s)", "loop");
+    PyObject *name = PyUnicode_InternFromString("Future");
+    PyObject *kwd = Py_BuildValue("{sO}", "loop", (PyObject *)self);
+    if (kw == NULL || name == NULL || kwd == NULL) {
+        Py_DECREF(mod);
+        Py_XDECREF(kw);
+        Py_XDECREF(name);
+        Py_XDECREF(kwd);
+        return -1;
+    }
+    PyObject *cmod = PyImport_ImportModule("_asyncio");
+    if (cmod == NULL) {
+        PyErr_Clear();
+    }
+    else {
+        self->c_future = PyObject_GetAttrString(cmod, "Future");
+        Py_DECREF(cmod);
+        if (self->c_future != NULL && !PyType_Check(self->c_future)) {
+            Py_CLEAR(self->c_future);
+        }
+        PyErr_Clear();
+    }
+    self->futures = mod;
+    self->kw_loop = kw;
+    self->str_future = name;
+    self->kw_dict = kwd;
+    return 0;
+}
+
 PyObject *
 Loop_create_future(LoopObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (self->futures == NULL) {
-        PyObject *mod = PyImport_ImportModule("asyncio.futures");
-        if (mod == NULL) {
-            return NULL;
-        }
-        PyObject *kw = Py_BuildValue("(s)", "loop");
-        PyObject *name = PyUnicode_InternFromString("Future");
-        if (kw == NULL || name == NULL) {
-            Py_DECREF(mod);
-            Py_XDECREF(kw);
-            Py_XDECREF(name);
-            return NULL;
-        }
-        self->futures = mod;
-        self->kw_loop = kw;
-        self->str_future = name;
-    }
-    PyObject *cls = PyObject_GetAttr(self->futures, self->str_future);
-    if (cls == NULL) {
+    if (self->futures == NULL && create_future_init(self) < 0) {
         return NULL;
     }
-    PyObject *args[2] = {NULL, (PyObject *)self};
-    PyObject *fut = PyObject_Vectorcall(
-        cls, args + 1, 0 | PY_VECTORCALL_ARGUMENTS_OFFSET, self->kw_loop);
+    /* The module's dict, read as a plain attribute lookup would read it
+     * (asyncio.futures has no __getattr__); a miss goes the long way,
+     * for its error. */
+    PyObject *cls = PyDict_GetItemWithError(PyModule_GetDict(self->futures),
+                                            self->str_future);
+    if (cls != NULL) {
+        Py_INCREF(cls);
+    }
+    else if (PyErr_Occurred() ||
+             (cls = PyObject_GetAttr(self->futures, self->str_future)) == NULL) {
+        return NULL;
+    }
+    PyObject *fut;
+    if (cls == self->c_future) {
+        /* The C Future reads its keywords from a dict: one kept for
+         * the purpose spares making one per future.  Its __init__ only
+         * reads the dict. */
+        PyObject *none = PyTuple_New(0);  /* the shared empty tuple */
+        fut = none == NULL ? NULL : PyObject_Call(cls, none, self->kw_dict);
+        Py_XDECREF(none);
+    }
+    else {
+        PyObject *args[2] = {NULL, (PyObject *)self};
+        fut = PyObject_Vectorcall(
+            cls, args + 1, 0 | PY_VECTORCALL_ARGUMENTS_OFFSET, self->kw_loop);
+    }
     Py_DECREF(cls);
     return fut;
 }
