@@ -54,6 +54,7 @@ struct iol_modstate {
     PyObject *str_resume_writing;
     PyObject *str_call_soon;
     PyObject *str_call_connection_lost;
+    PyObject *str_peername;
     PyObject *str_set_result;
     PyObject *str_set_exception;
     /* datagram.c: the native datagram transport type, or NULL. */

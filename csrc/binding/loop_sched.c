@@ -566,9 +566,14 @@ Loop_create_future(LoopObject *self, PyObject *Py_UNUSED(ignored))
     if (cls != NULL) {
         Py_INCREF(cls);
     }
-    else if (PyErr_Occurred() ||
-             (cls = PyObject_GetAttr(self->futures, self->str_future)) == NULL) {
+    else if (PyErr_Occurred()) {
         return NULL;
+    }
+    else {
+        cls = PyObject_GetAttr(self->futures, self->str_future);
+        if (cls == NULL) {
+            return NULL;
+        }
     }
     PyObject *fut;
     if (cls == self->c_future) {

@@ -91,6 +91,7 @@ module_exec(PyObject *mod)
     INTERN(str_resume_writing, "resume_writing");
     INTERN(str_call_soon, "call_soon");
     INTERN(str_call_connection_lost, "_call_connection_lost");
+    INTERN(str_peername, "peername");
     INTERN(str_set_result, "set_result");
     INTERN(str_set_exception, "set_exception");
     INTERN(str_datagram_received, "datagram_received");
@@ -165,6 +166,7 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->str_resume_writing);
     Py_CLEAR(st->str_call_soon);
     Py_CLEAR(st->str_call_connection_lost);
+    Py_CLEAR(st->str_peername);
     Py_CLEAR(st->str_set_result);
     Py_CLEAR(st->str_set_exception);
     Py_CLEAR(st->DatagramType);

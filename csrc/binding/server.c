@@ -184,7 +184,7 @@ connect_fast(ListenerObject *ls, PyObject *conn, PyObject *addr)
     extra = protocol ? PyDict_New() : NULL;
     if (extra != NULL &&
         (addr == NULL ||
-         PyDict_SetItemString(extra, "peername", addr) == 0)) {
+         PyDict_SetItem(extra, ls->st->str_peername, addr) == 0)) {
         /* (loop, sock, protocol, waiter, extra, server, context,
          *  nodelay): TCP_NODELAY is set already. */
         PyObject *pass = ls->pass_context ? ctx : Py_None;
