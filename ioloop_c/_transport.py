@@ -339,3 +339,11 @@ if _core_type is not None:
             transport is closing.  Ours reads from the tick, so when open
             this is the nearest native step: (re)start reading."""
             return None if self.is_closing() else self._start_reading
+
+    # The native accept loop makes its connections' transports in C while
+    # this class and its __init__ are these (transport_accept.c repeats
+    # __init__'s steps for an accepted connection; a subclass, or an
+    # __init__ replaced later, is called as before).
+    _core._accept_configure(
+        SocketTransport, SocketTransport.__dict__["__init__"], TransportTable, _SERVER_TAKES_TRANSPORT
+    )

@@ -115,6 +115,167 @@ def test_many_connections_in_one_readiness(loop):
     loop.run_until_complete(main())
 
 
+_VAR = contextvars.ContextVar("accept_var", default="unset")
+
+
+def _accept_once(loop, protocol_class, via_init):
+    """Serve one connection natively, with SocketTransport.__init__ called
+    (via_init: the class is called, as for a replaced __init__) or not
+    (the C constructor); what the transport and the server look like."""
+    seen = {}
+    calls = []
+    cls = _transport.SocketTransport
+    original = cls.__dict__["__init__"]
+
+    def init(self, *args, **kwargs):
+        calls.append(len(args))
+        original(self, *args, **kwargs)
+
+    async def main():
+        _VAR.set("server's")
+        server = await loop.create_server(lambda: protocol_class(loop, seen), "127.0.0.1", 0)
+        _VAR.set("later")
+        addr = server.sockets[0].getsockname()
+        c = _connect_blocking(addr)
+        try:
+            c.sendall(b"ping")
+            assert await loop.sock_recv(_nonblocking(c), 4) == b"ping"
+            tr = seen["transport"]
+            seen.update(
+                type=type(tr),
+                peername=tr.get_extra_info("peername"),
+                client=c.getsockname(),
+                server_is=tr._server is server,
+                registered=loop._transports.get(tr._sock_fd) is tr,
+                active=server._active_count,
+                reading=tr.is_reading(),
+                protocol_is=tr.get_protocol() is seen["protocol"],
+                clients=None if not hasattr(server, "_clients") else tr in server._clients,
+            )
+        finally:
+            c.close()
+        await asyncio.wait_for(seen["lost"], 10)
+        seen["active_after"] = server._active_count
+        server.close()
+        await server.wait_closed()
+
+    if via_init:
+        cls.__init__ = init
+    try:
+        loop.run_until_complete(main())
+    finally:
+        cls.__init__ = original
+    seen["init_calls"] = calls
+    return seen
+
+
+class _Witness(asyncio.Protocol):
+    def __init__(self, loop, seen):
+        self.seen = seen
+        seen["protocol"] = self
+        seen["lost"] = loop.create_future()
+        seen["events"] = []
+
+    def connection_made(self, transport):
+        self.seen["transport"] = transport
+        self.seen["events"].append(("made", _VAR.get(), transport.is_reading()))
+
+    def data_received(self, data):
+        self.seen["events"].append(("data", _VAR.get()))
+        self.seen["transport"].write(data)
+
+    def connection_lost(self, exc):
+        self.seen["events"].append(("lost", _VAR.get()))
+        self.seen["lost"].set_result(exc)
+
+
+@pytest.mark.parametrize("via_init", [False, True], ids=["c-constructor", "init"])
+def test_accepted_transport_is_what_init_makes(via_init):
+    # The accept loop makes its transports in C while SocketTransport and
+    # its __init__ are the registered ones, and calls the class when
+    # __init__ has been replaced: both must give the same transport,
+    # server state, callback order and contexts.
+    if _transport.SocketTransport is None:
+        pytest.skip("no native transport on this Python")
+    loop = ioloop_c.new_event_loop()
+    try:
+        seen = _accept_once(loop, _Witness, via_init)
+    finally:
+        loop.close()
+    assert seen["init_calls"] == ([8] if via_init else [])
+    assert seen["type"] is _transport.SocketTransport
+    assert seen["peername"] == seen["client"]
+    assert seen["server_is"] and seen["registered"] and seen["protocol_is"]
+    assert seen["reading"] is True
+    assert seen["active"] == 1 and seen["active_after"] == 0
+    assert seen["clients"] in (None, True)
+    # connection_made (is_reading() already true there, as in asyncio)
+    # before any data; every callback in a copy of the context the server
+    # was made in.
+    assert seen["events"] == [
+        ("made", "server's", True), ("data", "server's"), ("lost", "server's")
+    ]
+
+
+class _BrokenMade(asyncio.Protocol):
+    def __init__(self, loop, seen):
+        seen["protocol"] = self
+        seen.setdefault("made", 0)
+        seen["made"] += 1
+
+    @property
+    def connection_made(self):
+        raise RuntimeError("no connection_made here")
+
+
+@pytest.mark.parametrize("via_init", [False, True], ids=["c-constructor", "init"])
+def test_accepted_transport_failing_in_the_making(via_init):
+    # A step of the making that fails (here, looking up connection_made)
+    # closes that connection and is reported; the server goes on.
+    if _transport.SocketTransport is None:
+        pytest.skip("no native transport on this Python")
+    loop = ioloop_c.new_event_loop()
+    reports = []
+    loop.set_exception_handler(lambda lp, ctx: reports.append(ctx))
+    cls = _transport.SocketTransport
+    original = cls.__dict__["__init__"]
+    calls = []
+
+    def init(self, *args, **kwargs):
+        calls.append(1)
+        original(self, *args, **kwargs)
+
+    async def main():
+        seen = {}
+        server = await loop.create_server(lambda: _BrokenMade(loop, seen), "127.0.0.1", 0)
+        addr = server.sockets[0].getsockname()
+        for _ in range(2):
+            c = _connect_blocking(addr)
+            try:
+                assert await loop.sock_recv(_nonblocking(c), 1) == b""  # closed
+            finally:
+                c.close()
+        assert seen["made"] == 2
+        server.close()
+        await server.wait_closed()
+
+    if via_init:
+        cls.__init__ = init
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            loop.run_until_complete(main())
+            gc.collect()
+    finally:
+        cls.__init__ = original
+        loop.close()
+    assert len(calls) == (2 if via_init else 0)
+    assert len(reports) == 2
+    for ctx in reports:
+        assert ctx["message"] == "Error on transport creation for incoming connection"
+        assert isinstance(ctx["exception"], RuntimeError)
+
+
 def _nonblocking(sock):
     sock.setblocking(False)
     return sock

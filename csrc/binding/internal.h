@@ -31,6 +31,18 @@ typedef struct iol_modstate iol_modstate;
 #include "tls.h"
 #include "iostream.h"
 
+/* transport_accept.c's names, in iol_modstate.acc_str. */
+enum {
+    IOL_ACC_EXTRA,
+    IOL_ACC_SERVER,
+    IOL_ACC_ATTACH,
+    IOL_ACC_TRANSPORTS,
+    IOL_ACC_CONNECTION_MADE,
+    IOL_ACC_START_READING,
+    IOL_ACC_INIT,
+    IOL_ACC_NSTR
+};
+
 struct iol_modstate {
     PyTypeObject *LoopType;
     PyTypeObject *HandleType;
@@ -67,6 +79,15 @@ struct iol_modstate {
     PyObject *socket_class;
     PyObject *kw_fileno;
     int sock_nonblock;
+    /* transport_accept.c: what _accept_configure() registered (the
+     * transport class, its __init__, the TransportTable type, whether
+     * Server._attach takes the transport), ("context",), the names. */
+    PyObject *acc_class;
+    PyObject *acc_init;
+    PyObject *acc_table_type;
+    PyObject *acc_kw_context;
+    int acc_takes_transport;
+    PyObject *acc_str[IOL_ACC_NSTR];
     /* tls.c: the TLSWrite mixin, what ioloop_c/_tls.py registers
      * (its SSLProtocol subclass, the WRAPPED state, ssl.SSLObject, the
      * (SSLWantReadError, SSLSyscallError) pair) and the names used. */

@@ -130,6 +130,9 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->BufferedProtocol);
     Py_VISIT(st->ListenerType);
     Py_VISIT(st->socket_class);
+    if (iol_accept_traverse(st, visit, arg) < 0) {
+        return -1;
+    }
     return iol_tls_traverse(st, visit, arg);
 }
 
@@ -175,6 +178,7 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->ListenerType);
     Py_CLEAR(st->socket_class);
     Py_CLEAR(st->kw_fileno);
+    iol_accept_clear(st);
     iol_tls_clear(st);
     iol_handle_freelists_clear(st);
     return 0;
@@ -191,6 +195,10 @@ static PyMethodDef module_methods[] = {
      "Names of the backends usable on this host, best first."},
     {"monotonic", module_monotonic, METH_NOARGS,
      "The engine's monotonic clock, in seconds."},
+    {"_accept_configure", iol_accept_configure, METH_VARARGS,
+     "The transport class accepted connections are made of in C, its "
+     "__init__, the TransportTable type, and whether Server._attach "
+     "takes the transport."},
     {"_iostream_configure", iol_ios_configure, METH_VARARGS,
      "The IOStream class on the C event path, and Tornado's own "
      "_handle_events and _add_io_state."},

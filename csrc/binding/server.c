@@ -188,9 +188,16 @@ connect_fast(ListenerObject *ls, PyObject *conn, PyObject *addr)
         /* (loop, sock, protocol, waiter, extra, server, context,
          *  nodelay): TCP_NODELAY is set already. */
         PyObject *pass = ls->pass_context ? ctx : Py_None;
-        PyObject *args[8] = {ls->loop, conn,       protocol, Py_None,
-                             extra,    ls->server, pass,     Py_False};
-        tr = PyObject_Vectorcall(ls->transport, args, 8, NULL);
+        tr = addr == NULL ? NULL
+                          : iol_transport_accepted(ls->st, ls->loop, conn,
+                                                   protocol, extra,
+                                                   ls->server, pass,
+                                                   ls->transport);
+        if (tr == NULL && !PyErr_Occurred()) {
+            PyObject *args[8] = {ls->loop, conn,       protocol, Py_None,
+                                 extra,    ls->server, pass,     Py_False};
+            tr = PyObject_Vectorcall(ls->transport, args, 8, NULL);
+        }
     }
     if (tr == NULL) {
         PyObject *exc = iol_err_fetch();

@@ -267,6 +267,46 @@ set_protocol(TransportObject *tr, PyObject *protocol)
     return 0;
 }
 
+int
+iol_transport_native_init(TransportObject *tr, PyObject *loop,
+                          PyObject *sock, PyObject *protocol,
+                          PyObject *context)
+{
+    if (!PyObject_TypeCheck(loop, tr->st->LoopType)) {
+        PyErr_Format(PyExc_TypeError, "an ioloop_c loop is required, got "
+                     "%R", loop);
+        return -1;
+    }
+    if (tr->life.loop != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "transport already set up");
+        return -1;
+    }
+    if (context != Py_None && !PyContext_CheckExact(context)) {
+        PyErr_Format(PyExc_TypeError, "context must be a "
+                     "contextvars.Context, got %R", context);
+        return -1;
+    }
+    int fd = PyObject_AsFileDescriptor(sock);
+    if (fd < 0) {
+        return -1;
+    }
+    PyObject *ctx = context == Py_None ? PyContext_CopyCurrent()
+                                       : Py_NewRef(context);
+    if (ctx == NULL) {
+        return -1;
+    }
+    if (set_protocol(tr, protocol) < 0) {
+        Py_DECREF(ctx);
+        return -1;
+    }
+    tr->life.explicit_context = context != Py_None;
+    Py_XSETREF(tr->life.context, ctx);
+    Py_XSETREF(tr->life.sock, Py_NewRef(sock));
+    Py_XSETREF(tr->life.loop, Py_NewRef(loop));
+    tr->fd = fd;
+    return 0;
+}
+
 /* _native_init(loop, sock, protocol, context=None) */
 static PyObject *
 Transport_native_init(TransportObject *tr, PyObject *args)
@@ -276,38 +316,9 @@ Transport_native_init(TransportObject *tr, PyObject *args)
                           &protocol, &context)) {
         return NULL;
     }
-    if (!PyObject_TypeCheck(loop, tr->st->LoopType)) {
-        PyErr_Format(PyExc_TypeError, "an ioloop_c loop is required, got "
-                     "%R", loop);
+    if (iol_transport_native_init(tr, loop, sock, protocol, context) < 0) {
         return NULL;
     }
-    if (tr->life.loop != NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "transport already set up");
-        return NULL;
-    }
-    if (context != Py_None && !PyContext_CheckExact(context)) {
-        PyErr_Format(PyExc_TypeError, "context must be a "
-                     "contextvars.Context, got %R", context);
-        return NULL;
-    }
-    int fd = PyObject_AsFileDescriptor(sock);
-    if (fd < 0) {
-        return NULL;
-    }
-    PyObject *ctx = context == Py_None ? PyContext_CopyCurrent()
-                                       : Py_NewRef(context);
-    if (ctx == NULL) {
-        return NULL;
-    }
-    if (set_protocol(tr, protocol) < 0) {
-        Py_DECREF(ctx);
-        return NULL;
-    }
-    tr->life.explicit_context = context != Py_None;
-    Py_XSETREF(tr->life.context, ctx);
-    Py_XSETREF(tr->life.sock, Py_NewRef(sock));
-    Py_XSETREF(tr->life.loop, Py_NewRef(loop));
-    tr->fd = fd;
     Py_RETURN_NONE;
 }
 

@@ -131,6 +131,25 @@ int iol_listener_type_init(PyObject *mod, iol_modstate *st);
 /* Accept from a listener's socket in the tick (see iol_transport_event
  * for the return value). */
 int iol_listener_event(PyObject *ls, int mask);
+/* _native_init() for C callers: attach the transport to the loop, the
+ * socket, the protocol and the context (None: a copy of the current
+ * one).  0, or -1 with an exception set. */
+int iol_transport_native_init(TransportObject *tr, PyObject *loop,
+                              PyObject *sock, PyObject *protocol,
+                              PyObject *context);
+
+/* transport_accept.c: the transport of an accepted connection made in
+ * C, as SocketTransport.__init__ would make it; NULL without an
+ * exception where that class (or its __init__) is not the configured
+ * one, and the caller calls the class instead. */
+PyObject *iol_transport_accepted(iol_modstate *st, PyObject *loop,
+                                 PyObject *sock, PyObject *protocol,
+                                 PyObject *extra, PyObject *server,
+                                 PyObject *context, PyObject *cls);
+PyObject *iol_accept_configure(PyObject *mod, PyObject *args);
+void iol_accept_clear(iol_modstate *st);
+int iol_accept_traverse(iol_modstate *st, visitproc visit, void *arg);
+
 /* transport.c's read steps, for tls.c */
 int iol_tr_read_buffered(TransportObject *tr);
 int iol_tr_read_error(TransportObject *tr);
