@@ -248,20 +248,41 @@ if _core_type is not None:
                 except OSError:
                     self._extra["peername"] = None
             self._native_init(loop, sock, protocol, context)
+            try:
+                if server is not None:
+                    self._server = server
+                    _server_attach(server, self)
+                register(loop, self._sock_fd, self)
+                # Small writes go out without waiting for the peer's ACK.
+                # (The native accept loop has set it already: nodelay=False.)
+                if nodelay:
+                    base_events._set_nodelay(sock)
+                kw = {} if context is None else {"context": context}
+                loop.call_soon(protocol.connection_made, self, **kw)
+                # Reading starts only once connection_made() has run.
+                loop.call_soon(self._start_reading, **kw)
+                if waiter is not None:
+                    loop.call_soon(futures._set_result_unless_cancelled, waiter, None, **kw)
+            except BaseException:
+                self._abandon()
+                raise
+
+        def _abandon(self) -> None:
+            """Undo a making that failed part way (here or in the native
+            accept loop's, transport_accept.c): off the loop's table and
+            the server (whose ``wait_closed()`` would otherwise wait for it
+            on 3.12+), the socket closed, loop and protocol let go."""
+            loop = self._loop
+            if loop is not None:
+                table = loop._transports
+                fd = self._sock_fd
+                if table.get(fd) is self:
+                    del table[fd]
+            server = self._server
             if server is not None:
-                self._server = server
-                _server_attach(server, self)
-            register(loop, self._sock_fd, self)
-            # Small writes go out without waiting for the peer's ACK.  (The
-            # native accept loop has set it already: nodelay=False.)
-            if nodelay:
-                base_events._set_nodelay(sock)
-            kw = {} if context is None else {"context": context}
-            loop.call_soon(protocol.connection_made, self, **kw)
-            # Reading starts only once connection_made() has run.
-            loop.call_soon(self._start_reading, **kw)
-            if waiter is not None:
-                loop.call_soon(futures._set_result_unless_cancelled, waiter, None, **kw)
+                self._server = None
+                _server_detach(server, self)
+            self._release()
 
         def get_extra_info(self, name: str, default: Any = None) -> Any:
             """Get optional transport information (asyncio's names)."""

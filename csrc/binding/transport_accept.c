@@ -11,6 +11,8 @@
  *   loop.call_soon(protocol.connection_made, self[, context=context])
  *   loop.call_soon(self._start_reading[, context=context])
  *
+ * and, if a step after _native_init() fails, self._abandon() undoes
+ * what was done before the error goes on to the accept loop's report.
  * Here each step is the same call made from C, without the Python
  * frames around them (about a third of what a connection costs in user
  * space).  It runs only while the class and its __init__ are the ones
@@ -38,7 +40,7 @@ iol_accept_configure(PyObject *mod, PyObject *args)
     }
     static const char *const names[IOL_ACC_NSTR] = {
         "_extra", "_server", "_attach", "_transports", "connection_made",
-        "_start_reading", "__init__"};
+        "_start_reading", "__init__", "_abandon"};
     PyObject *strs[IOL_ACC_NSTR] = {NULL};
     PyObject *kw = Py_BuildValue("(s)", "context");
     int ok = kw != NULL;
@@ -161,7 +163,8 @@ iol_transport_accepted(iol_modstate *st, PyObject *loop, PyObject *sock,
     TransportObject *t = (TransportObject *)tr;
     if (PyObject_SetAttr(tr, st->acc_str[IOL_ACC_EXTRA], extra) < 0 ||
         iol_transport_native_init(t, loop, sock, protocol, context) < 0) {
-        goto fail;
+        Py_DECREF(tr);
+        return NULL;
     }
     if (server != Py_None) {
         if (PyObject_SetAttr(tr, st->acc_str[IOL_ACC_SERVER], server) < 0) {
@@ -199,7 +202,16 @@ iol_transport_accepted(iol_modstate *st, PyObject *loop, PyObject *sock,
         goto fail;
     }
     return tr;
-fail:
+fail:;
+    /* As __init__ does: the steps so far undone, the error kept. */
+    PyObject *exc = iol_err_fetch();
+    PyObject *res = PyObject_CallMethodNoArgs(tr,
+                                              st->acc_str[IOL_ACC_ABANDON]);
+    if (res == NULL) {
+        PyErr_WriteUnraisable(tr);
+    }
+    Py_XDECREF(res);
+    iol_err_restore(exc);
     Py_DECREF(tr);
     return NULL;
 }
