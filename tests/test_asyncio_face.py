@@ -529,3 +529,27 @@ def test_create_future_is_asyncio_futures_future_as_it_is_now(loop, monkeypatch)
     assert type(again) is asyncio.futures.Future and made == [loop]
     loop.call_soon(again.set_result, 5)
     assert loop.run_until_complete(again) == 5
+
+
+def test_closed_loop_that_made_futures_is_freed_at_once():
+    # create_future() keeps {"loop": loop} for the C Future: that cycle is
+    # broken at close, so a closed loop goes with its last reference, not
+    # at the next collection; and create_future() still works after close.
+    import gc
+    import weakref
+
+    for make_before in (True, False):
+        loop = ioloop_c.new_event_loop()
+        if make_before:
+            assert loop.create_future().get_loop() is loop
+        loop.close()
+        fut = loop.create_future()  # allowed on a closed loop, as in asyncio
+        assert fut.get_loop() is loop
+        del fut
+        ref = weakref.ref(loop)
+        gc.disable()
+        try:
+            del loop
+            assert ref() is None
+        finally:
+            gc.enable()

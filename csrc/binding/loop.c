@@ -282,6 +282,9 @@ Loop_close_core(LoopObject *self, PyObject *args, PyObject *kwds)
         Py_RETURN_NONE;
     }
     self->closed = 1;
+    /* {"loop": self} would keep a closed loop in a cycle until the next
+     * collection; create_future() then goes the long way. */
+    Py_CLEAR(self->kw_dict);
     iol_fd_clear_all(self, all_fds);
     iol_loop_drop_work(self);
     loop_release_engine(self);

@@ -525,8 +525,11 @@ create_future_init(LoopObject *self)
     }
     PyObject *kw = Py_BuildValue("(s)", "loop");
     PyObject *name = PyUnicode_InternFromString("Future");
-    PyObject *kwd = Py_BuildValue("{sO}", "loop", (PyObject *)self);
-    if (kw == NULL || name == NULL || kwd == NULL) {
+    /* Not for a closed loop: see Loop_close_core(). */
+    PyObject *kwd = self->closed ? NULL
+                                 : Py_BuildValue("{sO}", "loop",
+                                                 (PyObject *)self);
+    if (kw == NULL || name == NULL || (kwd == NULL && !self->closed)) {
         Py_DECREF(mod);
         Py_XDECREF(kw);
         Py_XDECREF(name);
@@ -576,7 +579,7 @@ Loop_create_future(LoopObject *self, PyObject *Py_UNUSED(ignored))
         }
     }
     PyObject *fut;
-    if (cls == self->c_future) {
+    if (cls == self->c_future && self->kw_dict != NULL) {
         /* The C Future reads its keywords from a dict: one kept for
          * the purpose spares making one per future.  Its __init__ only
          * reads the dict. */
