@@ -14,7 +14,7 @@
  * and, if a step after _native_init() fails, self._abandon() undoes
  * what was done before the error goes on to the accept loop's report.
  * Here each step is the same call made from C, without the Python
- * frames around them (about a third of what a connection costs in user
+ * frames around them (a fifth of what a connection cost in user
  * space).  It runs only while the class and its __init__ are the ones
  * _transport.py registered with _accept_configure(); a subclass, or an
  * __init__ replaced later, gets the class called as before.
