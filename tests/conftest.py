@@ -122,6 +122,18 @@ def run_until(loop, condition, timeout=5.0, poll=0.001):
     return condition()
 
 
+def has_ipv6():
+    """Whether this machine can bind the IPv6 loopback address."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
 def open_fds():
     return len(os.listdir("/proc/self/fd"))
 

@@ -25,7 +25,7 @@ import pytest
 import ioloop_c
 from ioloop_c import _datagram
 
-from conftest import current_loop, is_native, is_uvloop, open_fds, transport_factories
+from conftest import current_loop, has_ipv6, is_native, is_uvloop, open_fds, transport_factories
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -60,17 +60,6 @@ def stock_cannot_pause(loop):
 def differs(loop, cond, reason):
     if cond:
         pytest.xfail(reason)
-
-
-def has_ipv6():
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 class Recorder(asyncio.DatagramProtocol):

@@ -24,7 +24,14 @@ import pytest
 import ioloop_c
 from ioloop_c import _transport
 
-from conftest import current_loop, is_native, is_uvloop, stock_writelines_hangs_on_empty, transport_factories
+from conftest import (
+    current_loop,
+    has_ipv6,
+    is_native,
+    is_uvloop,
+    stock_writelines_hangs_on_empty,
+    transport_factories,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -255,22 +262,11 @@ def test_extra_info_after_close_is_what_it_was_while_open(loop):
     loop.run_until_complete(main())
 
 
-def _loopback_ipv6():
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
 def test_ipv6_names_are_what_the_socket_module_gives(loop):
     # The accepted peer's address and each side's own name are made in C
     # for IPv6 as for IPv4: the 4-tuples must be the socket module's,
     # flowinfo and scope_id included, before and after close.
-    if not _loopback_ipv6():
+    if not has_ipv6():
         pytest.skip("no IPv6 loopback on this machine")
 
     async def main():

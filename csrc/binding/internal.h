@@ -66,6 +66,7 @@ struct iol_modstate {
     PyObject *str_pause_writing;
     PyObject *str_resume_writing;
     PyObject *str_call_soon;
+    PyObject *kw_context; /* ("context",): call_soon()'s keyword names */
     PyObject *str_call_connection_lost;
     PyObject *str_peername;
     PyObject *str_set_result;
@@ -82,11 +83,10 @@ struct iol_modstate {
     int sock_nonblock;
     /* transport_accept.c: what _accept_configure() registered (the
      * transport class, its __init__, the TransportTable type, whether
-     * Server._attach takes the transport), ("context",), the names. */
+     * Server._attach takes the transport), the names. */
     PyObject *acc_class;
     PyObject *acc_init;
     PyObject *acc_table_type;
-    PyObject *acc_kw_context;
     int acc_takes_transport;
     PyObject *acc_str[IOL_ACC_NSTR];
     /* tls.c: the TLSWrite mixin, what ioloop_c/_tls.py registers

@@ -90,6 +90,9 @@ module_exec(PyObject *mod)
     INTERN(str_pause_writing, "pause_writing");
     INTERN(str_resume_writing, "resume_writing");
     INTERN(str_call_soon, "call_soon");
+    if ((st->kw_context = Py_BuildValue("(s)", "context")) == NULL) {
+        return -1;
+    }
     INTERN(str_call_connection_lost, "_call_connection_lost");
     INTERN(str_peername, "peername");
     INTERN(str_set_result, "set_result");
@@ -168,6 +171,7 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->str_pause_writing);
     Py_CLEAR(st->str_resume_writing);
     Py_CLEAR(st->str_call_soon);
+    Py_CLEAR(st->kw_context);
     Py_CLEAR(st->str_call_connection_lost);
     Py_CLEAR(st->str_peername);
     Py_CLEAR(st->str_set_result);

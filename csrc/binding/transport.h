@@ -58,6 +58,11 @@ typedef struct {
 } iol_trlife;
 
 /* transport_life.c */
+/* loop.call_soon(cb[, arg][, context=context]) through the loop's own
+ * method, as the Python code calls it (context None: no keyword).  0, or
+ * -1 with the error set. */
+int iol_call_soon(iol_modstate *st, PyObject *loop, PyObject *cb,
+                  PyObject *arg, PyObject *context);
 int iol_trl_want(PyObject *tr, iol_trlife *lf, int fd, int want);
 int iol_trl_start_reading(PyObject *tr, iol_trlife *lf);
 int iol_trl_pause_reading(PyObject *tr, iol_trlife *lf);

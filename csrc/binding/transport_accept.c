@@ -42,14 +42,12 @@ iol_accept_configure(PyObject *mod, PyObject *args)
         "_extra", "_server", "_attach", "_transports", "connection_made",
         "_start_reading", "__init__", "_abandon"};
     PyObject *strs[IOL_ACC_NSTR] = {NULL};
-    PyObject *kw = Py_BuildValue("(s)", "context");
-    int ok = kw != NULL;
+    int ok = 1;
     for (int i = 0; ok && i < IOL_ACC_NSTR; i++) {
         strs[i] = PyUnicode_InternFromString(names[i]);
         ok = strs[i] != NULL;
     }
     if (!ok) {
-        Py_XDECREF(kw);
         for (int i = 0; i < IOL_ACC_NSTR; i++) {
             Py_XDECREF(strs[i]);
         }
@@ -59,7 +57,6 @@ iol_accept_configure(PyObject *mod, PyObject *args)
     st->acc_class = Py_NewRef(cls);
     st->acc_init = Py_NewRef(init);
     st->acc_table_type = Py_NewRef(table);
-    st->acc_kw_context = kw;
     st->acc_takes_transport = takes;
     memcpy(st->acc_str, strs, sizeof strs);
     Py_RETURN_NONE;
@@ -71,7 +68,6 @@ iol_accept_clear(iol_modstate *st)
     Py_CLEAR(st->acc_class);
     Py_CLEAR(st->acc_init);
     Py_CLEAR(st->acc_table_type);
-    Py_CLEAR(st->acc_kw_context);
     for (int i = 0; i < IOL_ACC_NSTR; i++) {
         Py_CLEAR(st->acc_str[i]);
     }
@@ -84,28 +80,6 @@ iol_accept_traverse(iol_modstate *st, visitproc visit, void *arg)
     Py_VISIT(st->acc_init);
     Py_VISIT(st->acc_table_type);
     return 0;
-}
-
-/* loop.call_soon(cb, *args[, context=context]), through the loop's own
- * method as the Python code calls it.  0, or -1 with the error set. */
-static int
-call_soon(iol_modstate *st, PyObject *loop, PyObject *cb, PyObject *arg,
-          PyObject *context)
-{
-    PyObject *argv[4] = {loop, cb, NULL, NULL};
-    size_t n = 2;
-    if (arg != NULL) {
-        argv[n++] = arg;
-    }
-    PyObject *kw = NULL;
-    if (context != Py_None) {
-        argv[n] = context;
-        kw = st->acc_kw_context;
-    }
-    PyObject *res = PyObject_VectorcallMethod(
-        st->str_call_soon, argv, n, kw);
-    Py_XDECREF(res);
-    return res == NULL ? -1 : 0;
 }
 
 /* loop._transports[fd] = tr: a plain weak reference for the
@@ -187,7 +161,7 @@ iol_transport_accepted(iol_modstate *st, PyObject *loop, PyObject *sock,
     if (made == NULL) {
         goto fail;
     }
-    int rc = call_soon(st, loop, made, tr, context);
+    int rc = iol_call_soon(st, loop, made, tr, context);
     Py_DECREF(made);
     if (rc < 0) {
         goto fail;
@@ -196,7 +170,7 @@ iol_transport_accepted(iol_modstate *st, PyObject *loop, PyObject *sock,
     if (start == NULL) {
         goto fail;
     }
-    rc = call_soon(st, loop, start, NULL, context);
+    rc = iol_call_soon(st, loop, start, NULL, context);
     Py_DECREF(start);
     if (rc < 0) {
         goto fail;

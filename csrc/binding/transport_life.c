@@ -63,6 +63,25 @@ iol_trl_resume_reading(PyObject *tr, iol_trlife *lf)
     return iol_trl_start_reading(tr, lf);
 }
 
+int
+iol_call_soon(iol_modstate *st, PyObject *loop, PyObject *cb, PyObject *arg,
+              PyObject *context)
+{
+    PyObject *argv[4] = {loop, cb, NULL, NULL};
+    size_t n = 2;
+    if (arg != NULL) {
+        argv[n++] = arg;
+    }
+    PyObject *kw = NULL;
+    if (context != Py_None) {
+        argv[n] = context;
+        kw = st->kw_context;
+    }
+    PyObject *res = PyObject_VectorcallMethod(st->str_call_soon, argv, n, kw);
+    Py_XDECREF(res);
+    return res == NULL ? -1 : 0;
+}
+
 /* loop.call_soon(tr._call_connection_lost, exc[, context=...]): the
  * context only where asyncio gave the transport one. */
 static int
@@ -77,23 +96,11 @@ call_soon_lost(PyObject *tr, iol_trlife *lf, PyObject *exc)
         return -1;
     }
     PyObject *loop = Py_NewRef(lf->loop);
-    PyObject *name = st->str_call_soon;
-    PyObject *res = NULL;
-    if (lf->explicit_context) {
-        PyObject *kw = Py_BuildValue("(s)", "context");
-        PyObject *argv[] = {loop, cb, exc, lf->context};
-        if (kw != NULL) {
-            res = PyObject_VectorcallMethod(name, argv, 3, kw);
-            Py_DECREF(kw);
-        }
-    }
-    else {
-        res = PyObject_CallMethodObjArgs(loop, name, cb, exc, NULL);
-    }
+    int rc = iol_call_soon(st, loop, cb, exc,
+                           lf->explicit_context ? lf->context : Py_None);
     Py_DECREF(loop);
     Py_DECREF(cb);
-    Py_XDECREF(res);
-    return res == NULL ? -1 : 0;
+    return rc;
 }
 
 /* close(): stop reading; with nothing queued (`queued` is the queue's
