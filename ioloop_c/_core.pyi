@@ -144,6 +144,9 @@ class TLSWrite:
         memorybio_type: type,
         sslsocket_type: type,
     ) -> None: ...
+def _streams_configure(
+    protocol_cls: type, reader_cls: type, data_received: Any, stream_reader: Any, feed_data: Any, wakeup_waiter: Any
+) -> None: ...
 def _iostream_configure(
     cls: type, handle_events: Any, add_io_state: Any, future: Any, retrieve: Any
 ) -> None: ...

@@ -366,5 +366,38 @@ if _core_type is not None:
     # __init__'s steps for an accepted connection; a subclass, or an
     # __init__ replaced later, is called as before).
     _core._accept_configure(
-        SocketTransport, SocketTransport.__dict__["__init__"], TransportTable, _SERVER_TAKES_TRANSPORT
+        SocketTransport,
+        SocketTransport.__dict__["__init__"],
+        TransportTable,
+        _SERVER_TAKES_TRANSPORT,
     )
+
+
+def _configure_streams() -> bool:
+    """Let the native transport run asyncio's stream read step in C
+    (transport_stream.c): StreamReaderProtocol.data_received() and the
+    StreamReader.feed_data() it calls, as asyncio 3.11 to 3.15 write them.
+    Registered only when the four functions are asyncio's own (not
+    replaced before ioloop_c was imported) on a Python whose streams.py
+    has been read for this; a later replacement is seen at each read."""
+    import sys
+    from asyncio import streams
+
+    if sys.version_info >= (3, 16):
+        return False
+    proto, reader = streams.StreamReaderProtocol, streams.StreamReader
+    funcs = (
+        proto.__dict__.get("data_received"),
+        proto.__dict__.get("_stream_reader"),
+        reader.__dict__.get("feed_data"),
+        reader.__dict__.get("_wakeup_waiter"),
+    )
+    for fn in funcs:
+        code = getattr(fn.fget if isinstance(fn, property) else fn, "__code__", None)
+        if code is None or not code.co_filename.endswith(os.path.join("asyncio", "streams.py")):
+            return False
+    _core._streams_configure(proto, reader, *funcs)
+    return True
+
+
+_STREAMS_NATIVE = _configure_streams()

@@ -193,6 +193,20 @@ def transport_factories():
     return out + asyncio_anchors()
 
 
+def transport_loop_fixture():
+    """The `loop` fixture of the transport, server, stream and datagram
+    tests: each test once per transport_factories() entry, on a new loop
+    made current, collected after."""
+    factories = transport_factories()
+
+    @pytest.fixture(params=[f for _, f in factories], ids=[n for n, _ in factories])
+    def loop(request):
+        yield from current_loop(request.param)
+        gc.collect()
+
+    return loop
+
+
 def is_native(loop):
     return isinstance(loop, ioloop_c.Loop) and loop.native_transport
 

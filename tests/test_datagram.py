@@ -25,7 +25,14 @@ import pytest
 import ioloop_c
 from ioloop_c import _datagram
 
-from conftest import current_loop, has_ipv6, is_native, is_uvloop, open_fds, transport_factories
+from conftest import (
+    has_ipv6,
+    is_native,
+    is_uvloop,
+    open_fds,
+    transport_factories,
+    transport_loop_fixture,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -33,13 +40,9 @@ NEW_SEMANTICS = sys.version_info >= (3, 12)  # empty datagrams, header size
 HEADER = 8 if NEW_SEMANTICS else 0
 
 
+# Also what the fault and stateful tests run on.
 FACTORIES = transport_factories()
-
-
-@pytest.fixture(params=[f for _, f in FACTORIES], ids=[n for n, _ in FACTORIES])
-def loop(request):
-    yield from current_loop(request.param)
-    gc.collect()
+loop = transport_loop_fixture()
 
 
 def is_stock(loop):

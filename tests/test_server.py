@@ -26,18 +26,12 @@ import pytest
 import ioloop_c
 from ioloop_c import _transport
 
-from conftest import current_loop, is_native, is_uvloop, open_fds, transport_factories
+from conftest import is_native, is_uvloop, open_fds, transport_loop_fixture
 
 pytestmark = pytest.mark.timeout(60)
 
 
-FACTORIES = transport_factories()
-
-
-@pytest.fixture(params=[f for _, f in FACTORIES], ids=[n for n, _ in FACTORIES])
-def loop(request):
-    yield from current_loop(request.param)
-    gc.collect()
+loop = transport_loop_fixture()
 
 
 class Recorder(asyncio.Protocol):

@@ -25,24 +25,20 @@ import ioloop_c
 from ioloop_c import _transport
 
 from conftest import (
-    current_loop,
     has_ipv6,
     is_native,
     is_uvloop,
     stock_writelines_hangs_on_empty,
     transport_factories,
+    transport_loop_fixture,
 )
 
 pytestmark = pytest.mark.timeout(30)
 
 
+# Also what the fault and stateful tests run on.
 FACTORIES = transport_factories()
-
-
-@pytest.fixture(params=[f for _, f in FACTORIES], ids=[n for n, _ in FACTORIES])
-def loop(request):
-    yield from current_loop(request.param)
-    gc.collect()
+loop = transport_loop_fixture()
 
 
 def uvloop_differs(loop, reason):

@@ -44,6 +44,23 @@ enum {
     IOL_ACC_NSTR
 };
 
+/* transport_stream.c's names, in iol_modstate.sr_str; the first
+ * IOL_SR_NFUNC are the functions registered in sr_func. */
+enum {
+    IOL_SR_DATA_RECEIVED,   /* StreamReaderProtocol's */
+    IOL_SR_STREAM_READER,
+    IOL_SR_FEED_DATA,       /* StreamReader's */
+    IOL_SR_WAKEUP_WAITER,
+    IOL_SR_NFUNC,
+    IOL_SR_READER_WR = IOL_SR_NFUNC,
+    IOL_SR_EOF,
+    IOL_SR_BUFFER,
+    IOL_SR_LIMIT,
+    IOL_SR_WAITER,
+    IOL_SR_CANCELLED,
+    IOL_SR_NSTR
+};
+
 struct iol_modstate {
     PyTypeObject *LoopType;
     PyTypeObject *HandleType;
@@ -89,6 +106,12 @@ struct iol_modstate {
     PyObject *acc_table_type;
     int acc_takes_transport;
     PyObject *acc_str[IOL_ACC_NSTR];
+    /* transport_stream.c: what _streams_configure() registered (asyncio's
+     * StreamReaderProtocol and StreamReader, their functions), names. */
+    PyObject *sr_protocol;
+    PyObject *sr_reader;
+    PyObject *sr_func[IOL_SR_NFUNC];
+    PyObject *sr_str[IOL_SR_NSTR];
     /* tls.c: the TLSWrite mixin, what ioloop_c/_tls.py registers
      * (its SSLProtocol subclass, the WRAPPED state, ssl.SSLObject, the
      * (SSLWantReadError, SSLSyscallError) pair) and the names used. */
@@ -124,6 +147,10 @@ struct iol_modstate {
     HandleObject *free_timers[IOL_HANDLE_FREELIST];
     int nfree_timers;
 };
+
+/* out[i] = the interned names[i], for i < n: 0, or -1 with the error
+ * set and out[] all NULL (module.c). */
+int iol_intern_names(const char *const *names, PyObject **out, int n);
 
 /* Take the raised exception as one object (traceback attached), or NULL
  * if none is set; and put one back.  PyErr_GetRaisedException() does this

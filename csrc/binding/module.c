@@ -133,7 +133,8 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->BufferedProtocol);
     Py_VISIT(st->ListenerType);
     Py_VISIT(st->socket_class);
-    if (iol_accept_traverse(st, visit, arg) < 0) {
+    if (iol_accept_traverse(st, visit, arg) < 0 ||
+        iol_streams_traverse(st, visit, arg) < 0) {
         return -1;
     }
     return iol_tls_traverse(st, visit, arg);
@@ -183,6 +184,7 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->socket_class);
     Py_CLEAR(st->kw_fileno);
     iol_accept_clear(st);
+    iol_streams_clear(st);
     iol_tls_clear(st);
     iol_handle_freelists_clear(st);
     return 0;
@@ -194,6 +196,21 @@ module_free(void *mod)
     module_clear((PyObject *)mod);
 }
 
+int
+iol_intern_names(const char *const *names, PyObject **out, int n)
+{
+    for (int i = 0; i < n; i++) {
+        out[i] = PyUnicode_InternFromString(names[i]);
+        if (out[i] == NULL) {
+            while (i-- > 0) {
+                Py_CLEAR(out[i]);
+            }
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static PyMethodDef module_methods[] = {
     {"available_backends", available_backends, METH_NOARGS,
      "Names of the backends usable on this host, best first."},
@@ -203,6 +220,10 @@ static PyMethodDef module_methods[] = {
      "The transport class accepted connections are made of in C, its "
      "__init__, the TransportTable type, and whether Server._attach "
      "takes the transport."},
+    {"_streams_configure", iol_streams_configure, METH_VARARGS,
+     "asyncio's StreamReaderProtocol and StreamReader, and their "
+     "data_received, _stream_reader, feed_data and _wakeup_waiter, whose "
+     "read step the native transport runs in C while they are these."},
     {"_iostream_configure", iol_ios_configure, METH_VARARGS,
      "The IOStream class on the C event path, and Tornado's own "
      "_handle_events and _add_io_state."},

@@ -29,10 +29,9 @@
 
 #include "../engine/sock.h"
 
-/* The most a Protocol's read takes at once, and the largest read that
- * recv_data() counts as small: bytes objects up to here come from
- * pymalloc (its limit is 512 B with the object's header). */
-#define IOL_READ_SIZE (128 * 1024 - 256)
+/* The largest read that recv_data() counts as small: bytes objects up
+ * to here come from pymalloc (its limit is 512 B with the object's
+ * header). */
 #define IOL_SMALL_READ 448
 _Static_assert(IOL_READ_SIZE <= IOL_READ_BUF_SIZE,
                "a stream read must fit the loop's read buffer");
@@ -131,8 +130,8 @@ recv_data(TransportObject *tr, ssize_t *n)
     return PyBytes_FromStringAndSize(buf, *n);
 }
 
-static int
-read_data(TransportObject *tr)
+int
+iol_tr_read_data(TransportObject *tr)
 {
     ssize_t n = 1;
     PyObject *data = recv_data(tr, &n);
@@ -261,7 +260,9 @@ set_protocol(TransportObject *tr, PyObject *protocol)
     int tls = tr->st->tls_protocol_type != NULL &&
               Py_IS_TYPE(protocol, (PyTypeObject *)tr->st->tls_protocol_type);
     tr->read = tls ? iol_tls_read
-               : buffered ? iol_tr_read_buffered : read_data;
+               : buffered ? iol_tr_read_buffered
+               : iol_streams_protocol(tr->st, protocol) ? iol_tr_read_stream
+               : iol_tr_read_data;
     Py_XSETREF(tr->protocol, Py_NewRef(protocol));
     tr->protocol_connected = 1;
     return 0;
@@ -534,7 +535,7 @@ Transport_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
     }
     tr->st = st;
     tr->life.ops = &transport_ops;
-    tr->read = read_data;
+    tr->read = iol_tr_read_data;
     tr->fd = -1;
     tr->high = 4 * IOL_LOW_WATER;
     tr->low = IOL_LOW_WATER;

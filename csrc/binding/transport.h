@@ -155,9 +155,22 @@ PyObject *iol_accept_configure(PyObject *mod, PyObject *args);
 void iol_accept_clear(iol_modstate *st);
 int iol_accept_traverse(iol_modstate *st, visitproc visit, void *arg);
 
-/* transport.c's read steps, for tls.c */
+/* The most a stream read takes at once (transport.c says why). */
+#define IOL_READ_SIZE (128 * 1024 - 256)
+
+/* transport.c's read steps, for tls.c and transport_stream.c */
+int iol_tr_read_data(TransportObject *tr);
 int iol_tr_read_buffered(TransportObject *tr);
 int iol_tr_read_error(TransportObject *tr);
 int iol_tr_on_eof(TransportObject *tr);
+
+/* transport_stream.c: asyncio's StreamReaderProtocol and StreamReader
+ * read step in C, while the classes are the registered ones. */
+PyObject *iol_streams_configure(PyObject *mod, PyObject *args);
+void iol_streams_clear(iol_modstate *st);
+int iol_streams_traverse(iol_modstate *st, visitproc visit, void *arg);
+/* Whether the protocol is of the registered StreamReaderProtocol. */
+int iol_streams_protocol(iol_modstate *st, PyObject *protocol);
+int iol_tr_read_stream(TransportObject *tr);
 
 #endif /* IOL_TRANSPORT_H */

@@ -41,16 +41,8 @@ iol_accept_configure(PyObject *mod, PyObject *args)
     static const char *const names[IOL_ACC_NSTR] = {
         "_extra", "_server", "_attach", "_transports", "connection_made",
         "_start_reading", "__init__", "_abandon"};
-    PyObject *strs[IOL_ACC_NSTR] = {NULL};
-    int ok = 1;
-    for (int i = 0; ok && i < IOL_ACC_NSTR; i++) {
-        strs[i] = PyUnicode_InternFromString(names[i]);
-        ok = strs[i] != NULL;
-    }
-    if (!ok) {
-        for (int i = 0; i < IOL_ACC_NSTR; i++) {
-            Py_XDECREF(strs[i]);
-        }
+    PyObject *strs[IOL_ACC_NSTR];
+    if (iol_intern_names(names, strs, IOL_ACC_NSTR) < 0) {
         return NULL;
     }
     iol_accept_clear(st);
