@@ -553,3 +553,82 @@ def test_closed_loop_that_made_futures_is_freed_at_once():
             assert ref() is None
         finally:
             gc.enable()
+
+
+def test_create_task_is_asyncio_tasks_task_as_it_is_now(loop, monkeypatch):
+    # create_task(coro) makes asyncio.tasks.Task(coro, loop=loop), reading
+    # the class at each call; a task factory, keywords, debug mode and a
+    # closed loop behave as BaseEventLoop.create_task has them behave.
+    import asyncio.tasks
+
+    async def coro(x=1):
+        return x
+
+    task = loop.create_task(coro(2))
+    assert type(task) is asyncio.tasks.Task and task.get_loop() is loop
+    assert loop.run_until_complete(task) == 2
+    assert loop.create_task(coro(), name="mine").get_name() == "mine"
+    var = contextvars.ContextVar("var", default=0)
+    ctx = contextvars.copy_context()
+    ctx.run(var.set, 7)
+
+    async def read():
+        return var.get()
+
+    assert loop.run_until_complete(loop.create_task(read(), context=ctx)) == 7
+    loop.set_debug(True)
+    try:
+        tb = loop.create_task(coro())._source_traceback
+        if tb:  # uvloop keeps none
+            assert tb[-1].name == "test_create_task_is_asyncio_tasks_task_as_it_is_now"
+    finally:
+        loop.set_debug(False)
+    made = []
+    loop.set_task_factory(lambda lp, c, **kw: made.append(lp) or asyncio.Task(c, loop=lp))
+    loop.run_until_complete(loop.create_task(coro()))
+    assert made == [loop]
+    loop.set_task_factory(None)
+    loop.run_until_complete(asyncio.sleep(0))  # the tasks above finish
+    if "uvloop" not in type(loop).__module__:
+        # uvloop makes its tasks from the class it imported.
+        class Mine(asyncio.tasks._PyTask):
+            pass
+
+        monkeypatch.setattr(asyncio.tasks, "Task", Mine)
+        assert type(loop.create_task(coro())) is Mine
+        monkeypatch.undo()
+        loop.run_until_complete(asyncio.sleep(0))
+    c = coro()
+    loop.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        loop.create_task(c)
+    c.close()
+
+
+def test_create_task_runs_no_python_frame(monkeypatch):
+    # The common case (no factory, no keywords, not debug) is in C: aiohttp
+    # on 3.11 makes a task per request, and BaseEventLoop.create_task with
+    # its _check_closed was two Python frames of it.
+    import sys
+
+    loop = ioloop_c.new_event_loop()
+    frames = []
+
+    async def coro():
+        pass
+
+    def prof(frame, event, arg):
+        code = frame.f_code
+        if event == "call" and ("asyncio" in code.co_filename
+                                or "ioloop_c" in code.co_filename):
+            frames.append(code.co_qualname)
+
+    c = coro()
+    sys.setprofile(prof)
+    try:
+        task = loop.create_task(c)
+    finally:
+        sys.setprofile(None)
+    assert frames == []
+    loop.run_until_complete(task)
+    loop.close()

@@ -88,6 +88,8 @@ struct iol_modstate {
     PyObject *str_peername;
     PyObject *str_set_result;
     PyObject *str_set_exception;
+    PyObject *str_task_factory; /* "_task_factory" */
+    PyObject *str_Task;
     /* datagram.c: the native datagram transport type, or NULL. */
     PyTypeObject *DatagramType;
     PyObject *str_datagram_received;

@@ -135,6 +135,8 @@ Loop_traverse(LoopObject *self, visitproc visit, void *arg)
     Py_VISIT(self->str_future);
     Py_VISIT(self->c_future);
     Py_VISIT(self->kw_dict);
+    Py_VISIT(self->tasks);
+    Py_VISIT(self->base_create_task);
     return iol_fd_traverse(self, visit, arg);
 }
 
@@ -150,6 +152,8 @@ Loop_clear(LoopObject *self)
     Py_CLEAR(self->str_future);
     Py_CLEAR(self->c_future);
     Py_CLEAR(self->kw_dict);
+    Py_CLEAR(self->tasks);
+    Py_CLEAR(self->base_create_task);
     return 0;
 }
 
@@ -346,6 +350,10 @@ Loop_get_waker_fd(LoopObject *self, void *Py_UNUSED(closure))
 static PyMethodDef loop_methods[] = {
     {"get_debug", (PyCFunction)Loop_get_debug, METH_NOARGS,
      "get_debug($self, /)\n--\n\nWhether the loop is in debug mode."},
+    {"create_task", IOL_FASTCALL_KW(Loop_create_task),
+     METH_FASTCALL | METH_KEYWORDS,
+     "create_task($self, coro, /, **kwargs)\n--\n\n"
+     "Schedule a coroutine object; return its Task."},
     {"create_future", (PyCFunction)Loop_create_future, METH_NOARGS,
      "create_future($self, /)\n--\n\n"
      "An asyncio.Future attached to the loop."},

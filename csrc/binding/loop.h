@@ -92,6 +92,8 @@ struct LoopObject {
     PyObject *str_future; /* "Future" */
     PyObject *c_future; /* _asyncio.Future, or NULL where there is none */
     PyObject *kw_dict; /* {"loop": self}: create_future()'s keywords */
+    PyObject *tasks;   /* asyncio.tasks, imported by create_task() */
+    PyObject *base_create_task; /* BaseEventLoop.create_task */
     /* Datagram and stream transports read into this (IOL_READ_BUF_SIZE
      * bytes, made at the first read; iol_loop_read_buf()) and copy what
      * came out at its size before any Python runs. */

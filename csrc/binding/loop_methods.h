@@ -15,6 +15,8 @@ PyObject *Loop_set_slow_threshold(LoopObject *, PyObject *);
 PyObject *Loop_get_debug(LoopObject *, PyObject *);
 PyObject *Loop_create_future(LoopObject *, PyObject *);
 #define IOL_FASTCALL_KW(f) ((PyCFunction)(void (*)(void))(f))
+PyObject *Loop_create_task(LoopObject *, PyObject *const *, Py_ssize_t,
+                           PyObject *);
 PyObject *Loop_call_soon(LoopObject *, PyObject *const *, Py_ssize_t,
                          PyObject *);
 PyObject *Loop_call_soon_threadsafe(LoopObject *, PyObject *const *,

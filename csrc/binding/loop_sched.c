@@ -595,3 +595,83 @@ Loop_create_future(LoopObject *self, PyObject *Py_UNUSED(ignored))
     Py_DECREF(cls);
     return fut;
 }
+
+/* create_task(coro), asyncio's common case without its two Python frames
+ * (BaseEventLoop.create_task and _check_closed): an open loop with no
+ * task factory, not in debug mode (where BaseEventLoop trims the Task's
+ * source traceback), and no keywords (name, context, 3.14's eager_start).
+ * That case makes asyncio.tasks' Task as it is at the time of the call,
+ * as BaseEventLoop.create_task does; every other goes to that method. */
+PyObject *
+Loop_create_task(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
+                 PyObject *kwnames)
+{
+    if (self->base_create_task == NULL) {
+        PyObject *mod = PyImport_ImportModule("asyncio.base_events");
+        PyObject *cls = mod ? PyObject_GetAttrString(mod, "BaseEventLoop")
+                            : NULL;
+        PyObject *fn = cls ? PyObject_GetAttrString(cls, "create_task")
+                           : NULL;
+        PyObject *tasks = fn ? PyImport_ImportModule("asyncio.tasks") : NULL;
+        Py_XDECREF(mod);
+        Py_XDECREF(cls);
+        if (tasks == NULL) {
+            Py_XDECREF(fn);
+            return NULL;
+        }
+        self->base_create_task = fn;
+        self->tasks = tasks;
+    }
+    if (self->futures == NULL && create_future_init(self) < 0) {
+        return NULL;
+    }
+    PyObject *factory = NULL;
+    if (nargs == 1 && kwnames == NULL && !self->closed &&
+        self->debug == Py_False) {
+        factory = PyObject_GetAttr((PyObject *)self,
+                                   self->st->str_task_factory);
+        if (factory == NULL) {
+            PyErr_Clear();
+        }
+    }
+    if (factory != Py_None) {
+        Py_XDECREF(factory);
+        /* The long way: BaseEventLoop.create_task(self, *args, **kw). */
+        Py_ssize_t n = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
+        PyObject *small[8];
+        PyObject **buf = n + 1 <= 8 ? small
+                                    : PyMem_Malloc((n + 1) * sizeof(*buf));
+        if (buf == NULL) {
+            return PyErr_NoMemory();
+        }
+        buf[0] = (PyObject *)self;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            buf[i + 1] = args[i];
+        }
+        PyObject *res = PyObject_Vectorcall(self->base_create_task, buf,
+                                            nargs + 1, kwnames);
+        if (buf != small) {
+            PyMem_Free(buf);
+        }
+        return res;
+    }
+    Py_DECREF(factory);
+    PyObject *cls = PyObject_GetAttr(self->tasks, self->st->str_Task);
+    if (cls == NULL) {
+        return NULL;
+    }
+    PyObject *task;
+    if (self->kw_dict != NULL) {
+        /* As in create_future(): the C Task reads its keywords from a
+         * dict, and this one is kept for the purpose. */
+        PyObject *targs = PyTuple_Pack(1, args[0]);
+        task = targs ? PyObject_Call(cls, targs, self->kw_dict) : NULL;
+        Py_XDECREF(targs);
+    }
+    else {
+        PyObject *targs[2] = {args[0], (PyObject *)self};
+        task = PyObject_Vectorcall(cls, targs, 1, self->kw_loop);
+    }
+    Py_DECREF(cls);
+    return task;
+}

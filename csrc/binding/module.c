@@ -97,6 +97,8 @@ module_exec(PyObject *mod)
     INTERN(str_peername, "peername");
     INTERN(str_set_result, "set_result");
     INTERN(str_set_exception, "set_exception");
+    INTERN(str_task_factory, "_task_factory");
+    INTERN(str_Task, "Task");
     INTERN(str_datagram_received, "datagram_received");
     INTERN(str_error_received, "error_received");
 #undef INTERN
@@ -177,6 +179,8 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->str_peername);
     Py_CLEAR(st->str_set_result);
     Py_CLEAR(st->str_set_exception);
+    Py_CLEAR(st->str_task_factory);
+    Py_CLEAR(st->str_Task);
     Py_CLEAR(st->DatagramType);
     Py_CLEAR(st->str_datagram_received);
     Py_CLEAR(st->str_error_received);
