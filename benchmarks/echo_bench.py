@@ -280,6 +280,8 @@ def run_client(ctx: dict, server: Server, transport: str, conns: int, size: int,
            "--server-pid", str(server.proc.pid)]
     if server.kind == "tls":
         cmd.append("--tls")
+    if ctx.get("client_spin"):
+        cmd.append("--spin")
     proc = subprocess.run(cmd, capture_output=True, text=True,
                           timeout=duration + warmup + 60)
     if proc.returncode != 0:
@@ -587,7 +589,9 @@ def report(data: dict) -> str:
         f"Mode: {data['mode']}; {a['rounds']} rounds, loops alternating (order rotating); "
         f"{a['duration']} s per run after {a['warmup']} s of warm-up; servers on CPU "
         f"{a['server_cpu']}, load on CPU {a['client_cpu']}"
-        + ("" if data["pinned"] else " (NOT pinned: no taskset or one CPU)") + ".",
+        + ("" if data["pinned"] else " (NOT pinned: no taskset or one CPU)")
+        + ("; the client spins (epoll_wait with no timeout, never sleeping)"
+           if a.get("client_spin") else "") + ".",
         f"Load average (1/5/15 min) at the start {data['load_start']}, at the end "
         f"{data.get('load_end', '-')}.", "",
         "afn/X = aiofastnet.patch_loop() on loop X. C roofline = benchmarks/echo_server.c "
@@ -734,6 +738,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="rewrite OUT/echo.md from OUT/echo.json")
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
+    ap.add_argument("--client-spin", action="store_true",
+                    help="the C client polls epoll without sleeping (echo_client --spin), "
+                         "so that its wake-ups cost neither CPU")
     args = ap.parse_args(argv)
     q = args.quick
     args.loops = [x for x in args.loops.split(",") if x]
@@ -822,7 +829,8 @@ def run_all(args: argparse.Namespace, data: dict, loops: list[str], client: str,
     with tempfile.TemporaryDirectory(prefix="echo-bench-") as tmp:
         ctx = {"client": client, "c_server": c_server, "tls": tls, "tmp": tmp,
                "prime": not args.fresh, "fresh": args.fresh,
-               "cert": make_cert(tmp), "server_cpu": server_cpu, "client_cpu": client_cpu}
+               "cert": make_cert(tmp), "server_cpu": server_cpu, "client_cpu": client_cpu,
+               "client_spin": args.client_spin}
         if "echo" not in args.skip:
             log(f"echo ({len(loops)} loops, load {load()})")
             data["echo"] = run_echo(args, ctx, loops)

@@ -110,6 +110,50 @@ def _client(tmp_path, addr: str, *extra: str) -> subprocess.CompletedProcess:
                            "-w", "0", *extra], capture_output=True, text=True, timeout=30)
 
 
+def _echo_thread(lsock: socket.socket, corrupt: bool) -> threading.Thread:
+    """Serves one connection of ``lsock``: echoes 1000-byte messages, the
+    first one with its first byte flipped if ``corrupt``."""
+
+    def serve() -> None:
+        conn, _ = lsock.accept()
+        with conn:
+            flip = corrupt
+            while True:
+                data = b""
+                while len(data) < 1000:
+                    got = conn.recv(1000 - len(data))
+                    if not got:
+                        return
+                    data += got
+                if flip:
+                    data, flip = bytes([data[0] ^ 1]) + data[1:], False
+                conn.sendall(data)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return t
+
+
+@pytest.mark.parametrize("corrupt", [False, True])
+def test_spinning_client_counts_and_checks(tmp_path, corrupt: bool) -> None:
+    """--spin polls without sleeping: it still counts every round trip and
+    still notices a wrong echo."""
+    lsock = socket.create_server(("127.0.0.1", 0))
+    t = _echo_thread(lsock, corrupt)
+    proc = _client(tmp_path, f"127.0.0.1:{lsock.getsockname()[1]}", "--spin")
+    t.join(10)
+    lsock.close()
+    if corrupt:
+        assert proc.returncode == 3 and "differs" in proc.stderr
+        return
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["round_trips"] > 10 and out["rps"] > 0
+    # A client that never sleeps uses its whole CPU (allowing for a
+    # shared machine taking some of it).
+    assert out["client_cpu"] > 0.5
+
+
 def test_client_rejects_a_wrong_echo(tmp_path) -> None:
     lsock = socket.create_server(("127.0.0.1", 0))
     port = lsock.getsockname()[1]
