@@ -590,7 +590,7 @@ def report(data: dict) -> str:
         f"{a['duration']} s per run after {a['warmup']} s of warm-up; servers on CPU "
         f"{a['server_cpu']}, load on CPU {a['client_cpu']}"
         + ("" if data["pinned"] else " (NOT pinned: no taskset or one CPU)")
-        + ("; the client spins (epoll_wait with no timeout, never sleeping)"
+        + ("; the client spins (epoll_wait with a zero timeout, never sleeping)"
            if a.get("client_spin") else "") + ".",
         f"Load average (1/5/15 min) at the start {data['load_start']}, at the end "
         f"{data.get('load_end', '-')}.", "",
