@@ -238,13 +238,17 @@ iol_tls_fatal(iol_tls_ctx *c, const char *message)
     return rc;
 }
 
-/* _control_app_writing() runs only when it would change something. */
+/* _control_app_writing() runs only when it would change something.
+ * `pend` is what the outgoing BIO holds when the caller knows it (the
+ * direct path, which has just drained it), or -1 to ask the BIO. */
 static int
-control_app_writing(iol_tls_ctx *c, PyObject *outgoing)
+control_app_writing(iol_tls_ctx *c, PyObject *outgoing, Py_ssize_t pend)
 {
-    const iol_tls_conn *k = iol_tls_direct(c);
-    Py_ssize_t pend = k ? (Py_ssize_t)iol_ossl_pending(k->wbio)
-                        : iol_tls_pending(c->st, outgoing);
+    if (pend < 0) {
+        const iol_tls_conn *k = iol_tls_direct(c);
+        pend = k ? (Py_ssize_t)iol_ossl_pending(k->wbio)
+                 : iol_tls_pending(c->st, outgoing);
+    }
     Py_ssize_t backlog = pend < 0 ? -1
                                   : iol_tls_size(c, IOL_TN_WRITE_BUFFER_SIZE);
     Py_ssize_t high = backlog < 0 ? -1 : iol_tls_size(c, IOL_TN_OUT_HIGH);
@@ -298,12 +302,16 @@ native_raw(iol_modstate *st, PyObject *raw)
 
 /* What the direct calls leave in the outgoing BIO, to the raw transport:
  * from a buffer of ours to the native transport, in a bytes object to
- * any other.  No Python code runs between the BIO's pending and read. */
+ * any other.  No Python code runs between the BIO's pending and read.
+ * Sets *left to what the BIO still holds after (0 once drained, or -1
+ * when that is not known), which saves control_app_writing() a query. */
 static int
-outgoing_direct(iol_tls_ctx *c, const iol_tls_conn *k)
+outgoing_direct(iol_tls_ctx *c, const iol_tls_conn *k, Py_ssize_t *left)
 {
+    *left = -1;
     size_t pend = iol_ossl_pending(k->wbio);
     if (pend == 0) {
+        *left = 0;
         return 0;
     }
     if (pend > INT_MAX) {
@@ -322,10 +330,18 @@ outgoing_direct(iol_tls_ctx *c, const iol_tls_conn *k)
             PyErr_NoMemory();
             goto done;
         }
+        TransportObject *tr = (TransportObject *)raw;
         int n = iol_ossl_bio_read(k->wbio, buf, (int)pend);
-        rc = iol_tr_write_buf((TransportObject *)raw, buf, n > 0 ? n : 0);
+        rc = iol_tr_write_buf(tr, buf, n > 0 ? n : 0);
         if (buf != stack) {
             PyMem_Free(buf);
+        }
+        /* Sent whole at once: then no Python code ran (a queued write may
+         * call pause_writing(), a failed one the exception handler), and
+         * the BIO is as empty as the read left it. */
+        if (rc == 0 && (size_t)n == pend && pend < INT_MAX && tr->wlen == 0 &&
+            !tr->life.conn_lost && !tr->life.closing) {
+            *left = 0;
         }
         goto done;
     }
@@ -363,10 +379,11 @@ iol_tls_outgoing(iol_tls_ctx *c)
     }
     const iol_tls_conn *k = paused ? NULL : iol_tls_direct(c);
     if (k != NULL) {
-        if (outgoing_direct(c, k) < 0) {
+        Py_ssize_t left;
+        if (outgoing_direct(c, k, &left) < 0) {
             goto done;
         }
-        rc = control_app_writing(c, outgoing);
+        rc = control_app_writing(c, outgoing, left);
         goto done;
     }
     Py_ssize_t pend = paused ? 0 : iol_tls_pending(c->st, outgoing);
@@ -388,7 +405,7 @@ iol_tls_outgoing(iol_tls_ctx *c)
             }
         }
     }
-    rc = control_app_writing(c, outgoing);
+    rc = control_app_writing(c, outgoing, -1);
 done:
     Py_XDECREF(outgoing);
     Py_XDECREF(data);
