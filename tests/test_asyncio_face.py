@@ -576,6 +576,15 @@ def test_create_task_is_asyncio_tasks_task_as_it_is_now(loop, monkeypatch):
         return var.get()
 
     assert loop.run_until_complete(loop.create_task(read(), context=ctx)) == 7
+    both = loop.create_task(read(), name="both", context=ctx)
+    assert both.get_name() == "both" and loop.run_until_complete(both) == 7
+    # A keyword that BaseEventLoop.create_task (or, from 3.14, Task) does
+    # not take, and a second loop=, fail as they fail there.
+    for bad in ({"bogus": 1}, {"loop": loop}):
+        c = coro()
+        with pytest.raises(TypeError):
+            loop.create_task(c, **bad)
+        c.close()
     loop.set_debug(True)
     try:
         tb = loop.create_task(coro())._source_traceback
@@ -596,6 +605,8 @@ def test_create_task_is_asyncio_tasks_task_as_it_is_now(loop, monkeypatch):
 
         monkeypatch.setattr(asyncio.tasks, "Task", Mine)
         assert type(loop.create_task(coro())) is Mine
+        named = loop.create_task(coro(), name="kw")
+        assert type(named) is Mine and named.get_name() == "kw"
         monkeypatch.undo()
         loop.run_until_complete(asyncio.sleep(0))
     c = coro()

@@ -596,12 +596,39 @@ Loop_create_future(LoopObject *self, PyObject *Py_UNUSED(ignored))
     return fut;
 }
 
+/* Whether BaseEventLoop.create_task would hand these keywords to Task
+ * unchanged: up to 3.13 it takes name= and context= and passes both on;
+ * from 3.14 it passes on whatever it is given (name, context,
+ * eager_start), and a loop= among them must meet the error it meets
+ * there. */
+static int
+task_keywords_plain(PyObject *kwnames)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *k = PyTuple_GET_ITEM(kwnames, i);
+#if PY_VERSION_HEX >= 0x030E0000
+        if (PyUnicode_CompareWithASCIIString(k, "loop") == 0) {
+            return 0;
+        }
+#else
+        if (PyUnicode_CompareWithASCIIString(k, "name") != 0 &&
+            PyUnicode_CompareWithASCIIString(k, "context") != 0) {
+            return 0;
+        }
+#endif
+    }
+    return 1;
+}
+
 /* create_task(coro), asyncio's common case without its two Python frames
  * (BaseEventLoop.create_task and _check_closed): an open loop with no
  * task factory, not in debug mode (where BaseEventLoop trims the Task's
- * source traceback), and no keywords (name, context, 3.14's eager_start).
- * That case makes asyncio.tasks' Task as it is at the time of the call,
- * as BaseEventLoop.create_task does; every other goes to that method. */
+ * source traceback), and no keywords but those it passes to Task as they
+ * are (task_keywords_plain: name, context, 3.14's eager_start, which
+ * aiohttp gives for every request).  That case makes asyncio.tasks' Task
+ * as it is at the time of the call, as BaseEventLoop.create_task does;
+ * every other goes to that method. */
 PyObject *
 Loop_create_task(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
                  PyObject *kwnames)
@@ -626,8 +653,8 @@ Loop_create_task(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     }
     PyObject *factory = NULL;
-    if (nargs == 1 && kwnames == NULL && !self->closed &&
-        self->debug == Py_False) {
+    if (nargs == 1 && !self->closed && self->debug == Py_False &&
+        (kwnames == NULL || task_keywords_plain(kwnames))) {
         factory = PyObject_GetAttr((PyObject *)self,
                                    self->st->str_task_factory);
         if (factory == NULL) {
@@ -661,7 +688,23 @@ Loop_create_task(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     }
     PyObject *task;
-    if (self->kw_dict != NULL) {
+    if (kwnames != NULL) {
+        /* Task(coro, loop=self, **keywords), the keywords in a dict of
+         * their own. */
+        PyObject *kw = PyDict_New();
+        PyObject *targs = kw ? PyTuple_Pack(1, args[0]) : NULL;
+        int ok = targs != NULL &&
+                 PyDict_SetItem(kw, PyTuple_GET_ITEM(self->kw_loop, 0),
+                                (PyObject *)self) == 0;
+        for (Py_ssize_t i = 0; ok && i < PyTuple_GET_SIZE(kwnames); i++) {
+            ok = PyDict_SetItem(kw, PyTuple_GET_ITEM(kwnames, i),
+                                args[nargs + i]) == 0;
+        }
+        task = ok ? PyObject_Call(cls, targs, kw) : NULL;
+        Py_XDECREF(targs);
+        Py_XDECREF(kw);
+    }
+    else if (self->kw_dict != NULL) {
         /* As in create_future(): the C Task reads its keywords from a
          * dict, and this one is kept for the purpose. */
         PyObject *targs = PyTuple_Pack(1, args[0]);
