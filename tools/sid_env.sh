@@ -22,7 +22,8 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 # What the chroot must hold: each Python with its headers, venv and own
 # test suite (test.test_asyncio), and a toolchain to build the extension.
 packages() {
-    local v list="gcc g++ make cmake ninja-build git ca-certificates procps"
+    # libssl-dev: the echo benchmark's C client with TLS (benchmarks/echo_client.c).
+    local v list="gcc g++ make cmake ninja-build git ca-certificates procps libssl-dev"
     for v in $VERSIONS; do
         list="$list python$v python$v-dev python$v-venv libpython$v-testsuite"
     done
