@@ -7,6 +7,7 @@ does not (SSLIOStream, other loops, the opt-outs), and the C header-regex
 search against Python's re."""
 
 import asyncio
+import errno
 import gc
 import logging
 import os
@@ -427,6 +428,87 @@ def test_subclass_overrides_are_reached():
         r.close()
 
     run(main)
+
+
+def _nodelay(sock):
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "stock"])
+def test_set_nodelay_closed_and_close_callback(native):
+    """set_nodelay(), closed() and set_close_callback() as Tornado's
+    IOStream has them, on the native class and on the stock one: the
+    option set and cleared on TCP, nothing on a Unix socket, EBADF raised
+    for a socket closed under the stream, and the close callback run once
+    when the peer goes."""
+    cls = shim.IOStream if native else _iostream._StockIOStream
+
+    async def main():
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(1)
+        c = socket.create_connection(lsock.getsockname())
+        srv, _ = lsock.accept()
+        lsock.close()
+        s = cls(srv)
+        assert type(s) is cls and s.closed() is False
+        for value in (True, False, 1, 0):
+            s.set_nodelay(value)
+            assert _nodelay(srv) is bool(value)
+        closes = []
+        s.set_close_callback(lambda: closes.append(s.closed()))
+        c.close()
+        await s.read_until_close()
+        await settle()
+        assert s.closed() is True and closes == [True]
+        s.set_nodelay(True)  # socket None after close: nothing to do
+
+        a, b = socket.socketpair()
+        u = cls(a)
+        u.set_nodelay(True)  # AF_UNIX: passed over, as in Tornado
+        t = socket.socket()
+        v = cls(t)
+        t.close()
+        with pytest.raises(OSError) as info:
+            v.set_nodelay(True)
+        assert info.value.errno == errno.EBADF
+        for x in (u, v):
+            x.close()
+        b.close()
+
+    # The stock class on asyncio's own loop (on ours, it would be the
+    # native one).
+    run(main, factory=ioloop_c.new_event_loop if native else asyncio.new_event_loop)
+
+
+def test_set_nodelay_passes_over_what_is_connreset_calls_a_reset():
+    """An error that the stream's _is_connreset() calls a reset is passed
+    over, and the override is the one asked (subclasses run Tornado's own
+    set_nodelay, which asks it too)."""
+    asked = []
+
+    class Lenient(shim.IOStream):
+        def _is_connreset(self, e):
+            asked.append(e.errno)
+            return True
+
+    assert Lenient.set_nodelay is _iostream._StockIOStream.set_nodelay
+    assert shim.IOStream.set_nodelay is not _iostream._StockIOStream.set_nodelay
+
+    async def main():
+        for cls in (Lenient, shim.IOStream):
+            t = socket.socket()
+            v = cls(t)
+            t.close()
+            if cls is Lenient:
+                v.set_nodelay(True)
+            else:
+                with pytest.raises(OSError):
+                    v.set_nodelay(True)
+            v.close()
+
+    run(main)
+    assert asked == [errno.EBADF]
 
 
 def test_write_memoryview_and_bytearray():

@@ -153,6 +153,149 @@ IOStreamCore_set_fd(IOStreamCoreObject *s, PyObject *arg)
 }
 
 /* ------------------------------------------------------------------ */
+/* BaseIOStream's small public methods, which Tornado's HTTP code calls
+ * several times a request (ioloop_c/_iostream.py gives subclasses
+ * Tornado's own instead, so an override of a step they call is met). */
+
+/* closed(): return self._closed. */
+static PyObject *
+IOStreamCore_closed(IOStreamCoreObject *s, PyObject *Py_UNUSED(ignored))
+{
+    if (s->closed == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "_closed");
+        return NULL;
+    }
+    return Py_NewRef(s->closed);
+}
+
+/* set_close_callback(callback): self._close_callback = callback, then
+ * self._maybe_add_error_listener(). */
+static PyObject *
+IOStreamCore_set_close_callback(IOStreamCoreObject *s, PyObject *callback)
+{
+    Py_XSETREF(s->close_callback, Py_NewRef(callback));
+    if ((PyObject *)Py_TYPE(s) == s->st->ios_class) {
+        return iol_ios_maybe_add_error_listener(s) < 0 ? NULL
+                                                        : Py_NewRef(Py_None);
+    }
+    return PyObject_CallMethod((PyObject *)s, "_maybe_add_error_listener",
+                               NULL);
+}
+
+/* _socket.socket and its own `family` member, read past socket.socket's
+ * Python property (which makes an AddressFamily each time). */
+static int
+sock_types(iol_modstate *st)
+{
+    if (st->ios_sock_family != NULL) {
+        return 0;
+    }
+    PyObject *mod = PyImport_ImportModule("_socket");
+    PyObject *tp = mod ? PyObject_GetAttrString(mod, "socket") : NULL;
+    PyObject *fam = tp ? PyObject_GetAttrString(tp, "family") : NULL;
+    Py_XDECREF(mod);
+    if (fam == NULL || !PyType_Check(tp) ||
+        Py_TYPE(fam)->tp_descr_get == NULL) {
+        Py_XDECREF(tp);
+        Py_XDECREF(fam);
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_RuntimeError, "_socket.socket.family");
+        }
+        return -1;
+    }
+    st->ios_sock_type = tp;
+    st->ios_sock_family = fam;
+    return 0;
+}
+
+/* The errors IOStream.set_nodelay() passes over: EINVAL (the socket
+ * closed at the wrong time) and what self._is_connreset() calls a reset.
+ * 0 if this one is passed over, -1 with it raised. */
+static int
+nodelay_failed(IOStreamCoreObject *s)
+{
+    PyObject *exc = iol_err_fetch();
+    if (exc == NULL) {
+        return -1;
+    }
+    PyObject *no = PyObject_GetAttrString(exc, "errno");
+    int einval = no != NULL && PyLong_Check(no) && PyLong_AsLong(no) == EINVAL;
+    Py_XDECREF(no);
+    PyErr_Clear();
+    int reset = 0;
+    if (!einval) {
+        PyObject *r = PyObject_CallMethod((PyObject *)s, "_is_connreset",
+                                          "O", exc);
+        reset = r ? PyObject_IsTrue(r) : -1;
+        Py_XDECREF(r);
+        if (reset < 0) {
+            Py_DECREF(exc);
+            return -1;
+        }
+    }
+    if (einval || reset) {
+        Py_DECREF(exc);
+        return 0;
+    }
+    iol_err_restore(exc);
+    return -1;
+}
+
+/* IOStream.set_nodelay(value): TCP_NODELAY on the socket if it is an
+ * AF_INET or AF_INET6 one, errors as Tornado passes them over.  A socket
+ * that is not a _socket.socket takes Tornado's own method. */
+static PyObject *
+IOStreamCore_set_nodelay(IOStreamCoreObject *s, PyObject *value)
+{
+    PyObject *sock = s->socket;
+    if (sock == NULL || sock == Py_None) {
+        Py_RETURN_NONE;
+    }
+    if (sock_types(s->st) < 0) {
+        return NULL;
+    }
+    if (!PyObject_TypeCheck(sock, (PyTypeObject *)s->st->ios_sock_type)) {
+        return PyObject_CallMethod((PyObject *)s, "_set_nodelay_stock", "O",
+                                   value);
+    }
+    int on = PyObject_IsTrue(value);
+    if (on < 0) {
+        return NULL;
+    }
+    Py_INCREF(sock);
+    PyObject *fam = Py_TYPE(s->st->ios_sock_family)->tp_descr_get(
+        s->st->ios_sock_family, sock, (PyObject *)Py_TYPE(sock));
+    long family = fam ? PyLong_AsLong(fam) : -1;
+    Py_XDECREF(fam);
+    PyObject *ret = NULL;
+    if (family == -1 && PyErr_Occurred()) {
+        goto done;
+    }
+    if (family != AF_INET && family != AF_INET6) {
+        ret = Py_NewRef(Py_None);
+        goto done;
+    }
+    /* The socket's own fd at this moment: -1 once closed, which the
+     * kernel refuses as socket.setsockopt() would. */
+    PyObject *fdobj = PyObject_CallMethod(sock, "fileno", NULL);
+    int fd = fdobj ? iol_long_as_int(fdobj) : -1;
+    Py_XDECREF(fdobj);
+    if (fd == -1 && PyErr_Occurred()) {
+        goto done;
+    }
+    if (iol_sock_set_nodelay(fd, on) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        if (nodelay_failed(s) < 0) {
+            goto done;
+        }
+    }
+    ret = Py_NewRef(Py_None);
+done:
+    Py_DECREF(sock);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
 /* Attributes Tornado's own code reads */
 
 static PyObject *
@@ -346,6 +489,10 @@ static PyMethodDef iostream_methods[] = {
     {"_c_user_begin", (PyCFunction)IOStreamCore_user_begin, METH_O, NULL},
     {"_c_user_end", (PyCFunction)IOStreamCore_user_end, METH_NOARGS, NULL},
     {"_c_set_fd", (PyCFunction)IOStreamCore_set_fd, METH_O, NULL},
+    {"_c_closed", (PyCFunction)IOStreamCore_closed, METH_NOARGS, NULL},
+    {"_c_set_close_callback", (PyCFunction)IOStreamCore_set_close_callback,
+     METH_O, NULL},
+    {"_c_set_nodelay", (PyCFunction)IOStreamCore_set_nodelay, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 

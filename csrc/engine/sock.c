@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -80,6 +81,13 @@ int
 iol_sock_shutdown(int fd, int how)
 {
     return shutdown(fd, how);
+}
+
+int
+iol_sock_set_nodelay(int fd, int on)
+{
+    int v = on != 0;
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v));
 }
 
 ssize_t
