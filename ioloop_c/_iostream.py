@@ -54,9 +54,7 @@ def _retrieve(future: Future[None]) -> None:
 
 
 #: The steps of BaseIOStream's event path whose Tornado versions work on
-#: the native buffers too (through the attributes the C type keeps), and
-#: the small methods that call overridable ones (_maybe_add_error_listener,
-#: _is_connreset, the socket's own setsockopt).
+#: the native buffers too (through the attributes the C type keeps).
 _GENERIC_STEPS = (
     "_handle_read",
     "_read_to_buffer_loop",
@@ -64,9 +62,6 @@ _GENERIC_STEPS = (
     "_read_from_buffer",
     "_maybe_add_error_listener",
     "_add_io_state",
-    "closed",
-    "set_close_callback",
-    "set_nodelay",
 )
 
 #: Compiled patterns of read_until_regex, by the pattern given.
@@ -145,7 +140,7 @@ class IOStream(_StockIOStream, IOStreamCore):
         super().__init_subclass__(**kwargs)
         for name in _GENERIC_STEPS:
             if name not in cls.__dict__:
-                setattr(cls, name, getattr(_StockIOStream, name))
+                setattr(cls, name, getattr(_tiostream.BaseIOStream, name))
 
     _handle_events = IOStreamCore._c_handle_events  # type: ignore[assignment]
     _handle_read = IOStreamCore._c_handle_read
@@ -156,14 +151,6 @@ class IOStream(_StockIOStream, IOStreamCore):
     _finish_read = IOStreamCore._c_finish_read  # type: ignore[assignment]
     _maybe_add_error_listener = IOStreamCore._c_maybe_add_error_listener
     _add_io_state = IOStreamCore._c_add_io_state  # type: ignore[assignment]
-    # Called several times a request by Tornado's HTTP code; the same
-    # steps as Tornado's (set_nodelay: TCP_NODELAY on an AF_INET or
-    # AF_INET6 socket, EINVAL and resets passed over), without their frames
-    # and, for set_nodelay, socket.family's AddressFamily per call.
-    closed = IOStreamCore._c_closed  # type: ignore[assignment]
-    set_close_callback = IOStreamCore._c_set_close_callback  # type: ignore[assignment]
-    set_nodelay = IOStreamCore._c_set_nodelay  # type: ignore[assignment]
-    _set_nodelay_stock = _StockIOStream.set_nodelay
 
     # -- buffers Tornado's own methods look at -----------------------------
 

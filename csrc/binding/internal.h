@@ -140,8 +140,6 @@ struct iol_modstate {
     PyObject *ios_header_regex;  /* Tornado's compiled header regex */
     PyObject *ios_future;        /* tornado.concurrent.Future */
     PyObject *ios_retrieve;      /* marks a write future's error seen */
-    PyObject *ios_sock_type;     /* _socket.socket (set_nodelay) */
-    PyObject *ios_sock_family;   /* its `family` member descriptor */
     /* Freed handles (exact HandleType and TimerHandleType), kept for
      * reuse as uvloop and CPython's own freelists do: a reused handle
      * costs no allocation and does not count towards the next garbage

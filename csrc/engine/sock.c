@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -81,13 +80,6 @@ int
 iol_sock_shutdown(int fd, int how)
 {
     return shutdown(fd, how);
-}
-
-int
-iol_sock_set_nodelay(int fd, int on)
-{
-    int v = on != 0;
-    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v));
 }
 
 ssize_t

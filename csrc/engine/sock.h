@@ -31,9 +31,6 @@ ssize_t iol_sock_writev(int fd, const struct iovec *iov, int iovcnt);
 /* shutdown(); how is SHUT_RD, SHUT_WR or SHUT_RDWR. */
 int iol_sock_shutdown(int fd, int how);
 
-/* TCP_NODELAY on (on != 0) or off; 0, or -1 with errno. */
-int iol_sock_set_nodelay(int fd, int on);
-
 /* recvfrom() of one datagram into buf (a longer one is cut to len).  The
  * sender's address goes to *sa, which is zeroed first so that a short
  * or absent address (an unnamed Unix socket: *salen 0) leaves no stale

@@ -18,7 +18,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -199,28 +198,6 @@ test_bad_fds(void)
     CHECK(read(p[0], buf, sizeof buf) == 4 && memcmp(buf, "pipe", 4) == 0);
     close(p[0]);
     close(p[1]);
-}
-
-static void
-test_set_nodelay(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int v = -1;
-    socklen_t len = sizeof v;
-    CHECK(fd >= 0);
-    CHECK(iol_sock_set_nodelay(fd, 7) == 0);
-    CHECK(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len) == 0 && v != 0);
-    CHECK(iol_sock_set_nodelay(fd, 0) == 0);
-    len = sizeof v;
-    CHECK(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len) == 0 && v == 0);
-    close(fd);
-    CHECK(iol_sock_set_nodelay(-1, 1) == -1 && errno == EBADF);
-    /* Not TCP: the kernel refuses, with errno. */
-    int sv[2];
-    CHECK(pair(sv) == 0);
-    CHECK(iol_sock_set_nodelay(sv[0], 1) == -1 && errno == EOPNOTSUPP);
-    close(sv[0]);
-    close(sv[1]);
 }
 
 static int
@@ -597,7 +574,6 @@ main(void)
     test_peer_closed();
     test_shutdown();
     test_bad_fds();
-    test_set_nodelay();
     test_datagram_unix();
     test_datagram_inet();
     test_addr_conversions();
