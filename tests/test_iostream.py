@@ -491,7 +491,6 @@ def test_set_nodelay_passes_over_what_is_connreset_calls_a_reset():
             asked.append(e.errno)
             return True
 
-
     async def main():
         for cls in (Lenient, shim.IOStream):
             t = socket.socket()

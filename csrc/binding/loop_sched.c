@@ -654,7 +654,8 @@ Loop_create_task(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
     }
     PyObject *factory = NULL;
     if (nargs == 1 && !self->closed && self->debug == Py_False &&
-        (kwnames == NULL || task_keywords_plain(kwnames))) {
+        (kwnames == NULL ||
+         (self->kw_dict != NULL && task_keywords_plain(kwnames)))) {
         factory = PyObject_GetAttr((PyObject *)self,
                                    self->st->str_task_factory);
         if (factory == NULL) {
@@ -688,28 +689,23 @@ Loop_create_task(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     }
     PyObject *task;
-    if (kwnames != NULL) {
-        /* Task(coro, loop=self, **keywords), the keywords in a dict of
-         * their own. */
-        PyObject *kw = PyDict_New();
-        PyObject *targs = kw ? PyTuple_Pack(1, args[0]) : NULL;
-        int ok = targs != NULL &&
-                 PyDict_SetItem(kw, PyTuple_GET_ITEM(self->kw_loop, 0),
-                                (PyObject *)self) == 0;
-        for (Py_ssize_t i = 0; ok && i < PyTuple_GET_SIZE(kwnames); i++) {
-            ok = PyDict_SetItem(kw, PyTuple_GET_ITEM(kwnames, i),
-                                args[nargs + i]) == 0;
+    if (self->kw_dict != NULL) {
+        /* As in create_future(): the C Task reads its keywords from a
+         * dict, and this one is kept for the purpose; given keywords go
+         * into a copy of it. */
+        PyObject *kw = kwnames ? PyDict_Copy(self->kw_dict)
+                               : Py_NewRef(self->kw_dict);
+        for (Py_ssize_t i = 0; kw && kwnames && i < PyTuple_GET_SIZE(kwnames);
+             i++) {
+            if (PyDict_SetItem(kw, PyTuple_GET_ITEM(kwnames, i),
+                               args[nargs + i]) < 0) {
+                Py_CLEAR(kw);
+            }
         }
-        task = ok ? PyObject_Call(cls, targs, kw) : NULL;
+        PyObject *targs = kw ? PyTuple_Pack(1, args[0]) : NULL;
+        task = targs ? PyObject_Call(cls, targs, kw) : NULL;
         Py_XDECREF(targs);
         Py_XDECREF(kw);
-    }
-    else if (self->kw_dict != NULL) {
-        /* As in create_future(): the C Task reads its keywords from a
-         * dict, and this one is kept for the purpose. */
-        PyObject *targs = PyTuple_Pack(1, args[0]);
-        task = targs ? PyObject_Call(cls, targs, self->kw_dict) : NULL;
-        Py_XDECREF(targs);
     }
     else {
         PyObject *targs[2] = {args[0], (PyObject *)self};
