@@ -282,6 +282,8 @@ def run_client(ctx: dict, server: Server, transport: str, conns: int, size: int,
         cmd.append("--tls")
     if ctx.get("client_spin"):
         cmd.append("--spin")
+    if ctx.get("client_check_every", 1) > 1:
+        cmd += ["--check-every", str(ctx["client_check_every"])]
     proc = subprocess.run(cmd, capture_output=True, text=True,
                           timeout=duration + warmup + 60)
     if proc.returncode != 0:
@@ -591,7 +593,10 @@ def report(data: dict) -> str:
         f"{a['server_cpu']}, load on CPU {a['client_cpu']}"
         + ("" if data["pinned"] else " (NOT pinned: no taskset or one CPU)")
         + ("; the client spins (epoll_wait with a zero timeout, never sleeping)"
-           if a.get("client_spin") else "") + ".",
+           if a.get("client_spin") else "")
+        + (f"; the client checks one echo in {a['client_check_every']} per connection "
+           "and has the kernel drop the others unread (echo_client --check-every)"
+           if a.get("client_check_every", 1) > 1 else "") + ".",
         f"Load average (1/5/15 min) at the start {data['load_start']}, at the end "
         f"{data.get('load_end', '-')}.", "",
         "afn/X = aiofastnet.patch_loop() on loop X. C roofline = benchmarks/echo_server.c "
@@ -741,7 +746,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--client-spin", action="store_true",
                     help="the C client polls epoll without sleeping (echo_client --spin), "
                          "so that its wake-ups cost neither CPU")
+    ap.add_argument("--client-check-every", type=int, default=1, metavar="N",
+                    help="the C client checks one echo in N per connection and lets the "
+                         "kernel drop the rest unread (echo_client --check-every): at "
+                         "64 KiB and up a fully checked echo makes the client the limit")
     args = ap.parse_args(argv)
+    if args.client_check_every < 1:
+        ap.error("--client-check-every must be at least 1")
     q = args.quick
     args.loops = [x for x in args.loops.split(",") if x]
     args.kinds = [x for x in args.kinds.split(",") if x]
@@ -830,7 +841,8 @@ def run_all(args: argparse.Namespace, data: dict, loops: list[str], client: str,
         ctx = {"client": client, "c_server": c_server, "tls": tls, "tmp": tmp,
                "prime": not args.fresh, "fresh": args.fresh,
                "cert": make_cert(tmp), "server_cpu": server_cpu, "client_cpu": client_cpu,
-               "client_spin": args.client_spin}
+               "client_spin": args.client_spin,
+               "client_check_every": args.client_check_every}
         if "echo" not in args.skip:
             log(f"echo ({len(loops)} loops, load {load()})")
             data["echo"] = run_echo(args, ctx, loops)

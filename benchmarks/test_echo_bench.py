@@ -110,14 +110,18 @@ def _client(tmp_path, addr: str, *extra: str) -> subprocess.CompletedProcess:
                            "-w", "0", *extra], capture_output=True, text=True, timeout=30)
 
 
-def _echo_thread(lsock: socket.socket, corrupt: bool) -> threading.Thread:
+def _echo_thread(lsock: socket.socket, corrupt: bool,
+                 long_second: bool = False) -> threading.Thread:
     """Serves one connection of ``lsock``: echoes 1000-byte messages, the
-    first one with its first byte flipped if ``corrupt``."""
+    first one with its first byte flipped if ``corrupt``; if
+    ``long_second``, the second echo has a byte too many (every later echo
+    is then shifted by one)."""
 
     def serve() -> None:
         conn, _ = lsock.accept()
         with conn:
             flip = corrupt
+            count = 0
             while True:
                 data = b""
                 while len(data) < 1000:
@@ -125,8 +129,11 @@ def _echo_thread(lsock: socket.socket, corrupt: bool) -> threading.Thread:
                     if not got:
                         return
                     data += got
+                count += 1
                 if flip:
                     data, flip = bytes([data[0] ^ 1]) + data[1:], False
+                if long_second and count == 2:
+                    data += b"x"
                 conn.sendall(data)
 
     t = threading.Thread(target=serve, daemon=True)
@@ -149,7 +156,33 @@ def test_spinning_client_counts_round_trips(tmp_path) -> None:
     assert out["client_cpu"] > 0.5
 
 
-@pytest.mark.parametrize("mode", [[], ["--spin"]], ids=["sleeping", "spinning"])
+def test_sampling_client_counts_round_trips(tmp_path) -> None:
+    """--check-every drops most echoes unread and still counts them all."""
+    lsock = socket.create_server(("127.0.0.1", 0))
+    t = _echo_thread(lsock, corrupt=False)
+    proc = _client(tmp_path, f"127.0.0.1:{lsock.getsockname()[1]}", "--check-every", "4")
+    t.join(10)
+    lsock.close()
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["round_trips"] > 10 and out["rps"] > 0
+    assert out["check_every"] == 4
+
+
+def test_sampling_client_catches_a_long_unchecked_echo(tmp_path) -> None:
+    """An unchecked echo with a byte too many shifts the later ones: the
+    next checked echo (the fifth) differs."""
+    lsock = socket.create_server(("127.0.0.1", 0))
+    t = _echo_thread(lsock, corrupt=False, long_second=True)
+    proc = _client(tmp_path, f"127.0.0.1:{lsock.getsockname()[1]}", "--check-every", "4")
+    t.join(10)
+    lsock.close()
+    assert proc.returncode == 3, proc.stdout
+    assert "differs" in proc.stderr
+
+
+@pytest.mark.parametrize("mode", [[], ["--spin"], ["--check-every", "4"]],
+                         ids=["sleeping", "spinning", "sampling"])
 def test_client_rejects_a_wrong_echo(tmp_path, mode: list[str]) -> None:
     lsock = socket.create_server(("127.0.0.1", 0))
     t = _echo_thread(lsock, corrupt=True)
@@ -174,4 +207,6 @@ def test_client_rejects_bad_arguments(tmp_path) -> None:
     proc = _client(tmp_path, "no-port-here")
     assert proc.returncode != 0
     proc = _client(tmp_path, "127.0.0.1:1", "-c", "0")
+    assert proc.returncode == 1 and "usage" in proc.stderr
+    proc = _client(tmp_path, "127.0.0.1:1", "--check-every", "0")
     assert proc.returncode == 1 and "usage" in proc.stderr
