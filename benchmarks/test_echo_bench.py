@@ -147,13 +147,20 @@ def _echo_thread(lsock: socket.socket, corrupt: bool,
     return t
 
 
-def test_spinning_client_counts_round_trips(tmp_path) -> None:
-    """--spin polls without sleeping and still counts every round trip."""
+def _against_echo(tmp_path, *extra: str, corrupt: bool = False,
+                  long_second: bool = False) -> subprocess.CompletedProcess:
+    """The client, with ``extra`` flags, against one ``_echo_thread``."""
     lsock = socket.create_server(("127.0.0.1", 0))
-    t = _echo_thread(lsock, corrupt=False)
-    proc = _client(tmp_path, f"127.0.0.1:{lsock.getsockname()[1]}", "--spin")
+    t = _echo_thread(lsock, corrupt, long_second)
+    proc = _client(tmp_path, f"127.0.0.1:{lsock.getsockname()[1]}", *extra)
     t.join(10)
     lsock.close()
+    return proc
+
+
+def test_spinning_client_counts_round_trips(tmp_path) -> None:
+    """--spin polls without sleeping and still counts every round trip."""
+    proc = _against_echo(tmp_path, "--spin")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["round_trips"] > 10 and out["rps"] > 0
@@ -164,11 +171,7 @@ def test_spinning_client_counts_round_trips(tmp_path) -> None:
 
 def test_sampling_client_counts_round_trips(tmp_path) -> None:
     """--check-every drops most echoes unread and still counts them all."""
-    lsock = socket.create_server(("127.0.0.1", 0))
-    t = _echo_thread(lsock, corrupt=False)
-    proc = _client(tmp_path, f"127.0.0.1:{lsock.getsockname()[1]}", "--check-every", "4")
-    t.join(10)
-    lsock.close()
+    proc = _against_echo(tmp_path, "--check-every", "4")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["round_trips"] > 10 and out["rps"] > 0
@@ -178,11 +181,7 @@ def test_sampling_client_counts_round_trips(tmp_path) -> None:
 def test_sampling_client_catches_a_long_unchecked_echo(tmp_path) -> None:
     """An unchecked echo with a byte too many shifts the later ones: the
     next checked echo (the fifth) differs."""
-    lsock = socket.create_server(("127.0.0.1", 0))
-    t = _echo_thread(lsock, corrupt=False, long_second=True)
-    proc = _client(tmp_path, f"127.0.0.1:{lsock.getsockname()[1]}", "--check-every", "4")
-    t.join(10)
-    lsock.close()
+    proc = _against_echo(tmp_path, "--check-every", "4", long_second=True)
     assert proc.returncode == 3, proc.stdout
     assert "differs" in proc.stderr
 
@@ -190,11 +189,7 @@ def test_sampling_client_catches_a_long_unchecked_echo(tmp_path) -> None:
 @pytest.mark.parametrize("mode", [[], ["--spin"], ["--check-every", "4"]],
                          ids=["sleeping", "spinning", "sampling"])
 def test_client_rejects_a_wrong_echo(tmp_path, mode: list[str]) -> None:
-    lsock = socket.create_server(("127.0.0.1", 0))
-    t = _echo_thread(lsock, corrupt=True)
-    proc = _client(tmp_path, f"127.0.0.1:{lsock.getsockname()[1]}", *mode)
-    t.join(10)
-    lsock.close()
+    proc = _against_echo(tmp_path, *mode, corrupt=True)
     assert proc.returncode == 3
     assert "differs" in proc.stderr
     assert proc.stdout == ""
