@@ -753,29 +753,33 @@ def test_buffered_protocol_bad_buffers(loop):
     loop.run_until_complete(main())
 
 
+class Collecting(asyncio.BufferedProtocol):
+    """Collects what it reads into `got`; `more` is done once enough(got)."""
+
+    def __init__(self, loop, enough):
+        self.buf = bytearray(1024)
+        self.got = bytearray()
+        self.enough = enough
+        self.more = loop.create_future()
+
+    def get_buffer(self, sizehint):
+        return self.buf
+
+    def buffer_updated(self, nbytes):
+        self.got += self.buf[:nbytes]
+        if self.enough(self.got) and not self.more.done():
+            self.more.set_result(None)
+
+    def connection_lost(self, exc):
+        pass
+
+
 def test_set_protocol_switches_kind(loop):
-    class Buffered(asyncio.BufferedProtocol):
-        def __init__(self):
-            self.buf = bytearray(1024)
-            self.got = bytearray()
-            self.more = loop.create_future()
-
-        def get_buffer(self, sizehint):
-            return self.buf
-
-        def buffer_updated(self, nbytes):
-            self.got += self.buf[:nbytes]
-            if len(self.got) >= 6 and not self.more.done():
-                self.more.set_result(None)
-
-        def connection_lost(self, exc):
-            pass
-
     async def main():
         sp, cp, server = await tcp_pair(loop)
         cp.transport.write(b"first")
         await sp.wait_for(5)
-        bp = Buffered()
+        bp = Collecting(loop, lambda got: len(got) >= 6)
         sp.transport.set_protocol(bp)
         assert sp.transport.get_protocol() is bp
         cp.transport.write(b"second")
@@ -787,6 +791,117 @@ def test_set_protocol_switches_kind(loop):
         await sp.wait_for(10)
         assert bytes(sp.data) == b"firstthird"
         await close_all(server, sp, cp)
+
+    loop.run_until_complete(main())
+
+
+def test_read_methods_are_looked_up_after_connection_made(loop):
+    # The native transport binds data_received at the first read, so a
+    # protocol may still rebind it in connection_made(), as asyncio looks
+    # it up at every read.
+    uvloop_differs(loop, "binds data_received before connection_made()")
+
+    class Rebinding(Recorder):
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            self.data_received = self.first_data
+
+        def first_data(self, data):
+            self.events.append("first")
+            self.data += data.upper()
+            if len(self.data) >= 5 and not self.enough.done():
+                self.enough.set_result(None)
+
+    async def main():
+        sp, cp, server = await tcp_pair(loop, Rebinding(loop))
+        cp.transport.write(b"hello")
+        await sp.wait_for(5)
+        assert bytes(sp.data) == b"HELLO"
+        assert "data" not in sp.events
+        await close_all(server, sp, cp)
+
+    loop.run_until_complete(main())
+
+
+def test_set_protocol_inside_the_read_callbacks(loop):
+    # The protocol that switches holds no reference of its own but the
+    # transport's: the call in progress must keep it alive, and the next
+    # read must reach the new protocol's methods, looked up afresh.
+    class SwitchingBuffered(Collecting):
+        def __init__(self, then, switched):
+            super().__init__(loop, bool)
+            self.then = then
+            self.switched = switched
+
+        def buffer_updated(self, nbytes):
+            self.switched.append(bytes(self.buf[:nbytes]))
+            self.transport.set_protocol(self.then)
+
+    class Switching(asyncio.Protocol):
+        def __init__(self, then, switched):
+            self.then = then
+            self.switched = switched
+
+        def data_received(self, data):
+            self.switched.append(data)
+            self.transport.set_protocol(self.then)
+
+    async def main():
+        sp, cp, server = await tcp_pair(loop)
+        switched = []
+        last = Collecting(loop, lambda got: got.endswith(b"!"))
+        middle = SwitchingBuffered(last, switched)
+        middle.transport = sp.transport
+        first = Switching(middle, switched)
+        first.transport = sp.transport
+        sp.transport.set_protocol(first)
+        del first, middle
+        gc.collect()
+        for n, chunk in enumerate((b"one", b"two"), 1):
+            cp.transport.write(chunk)
+            for _ in range(500):
+                if len(switched) == n:
+                    break
+                await asyncio.sleep(0.01)
+        cp.transport.write(b"three!")
+        await asyncio.wait_for(last.more, 5)
+        assert switched == [b"one", b"two"]
+        assert bytes(last.got) == b"three!"
+        assert sp.transport.get_protocol() is last
+        sp.transport.set_protocol(sp)
+        await close_all(server, sp, cp)
+
+    loop.run_until_complete(main())
+
+
+def test_protocol_without_data_received_is_a_fatal_error(loop):
+    uvloop_differs(loop, "a missing data_received is called as None (TypeError)")
+
+    class NoData(asyncio.BaseProtocol):
+        def __init__(self):
+            self.transport = None
+            self.made = loop.create_future()
+            self.lost = loop.create_future()
+
+        def connection_made(self, transport):
+            self.transport = transport
+            self.made.set_result(None)
+
+        def connection_lost(self, exc):
+            self.lost.set_result(exc)
+
+    async def main():
+        reports = []
+        loop.set_exception_handler(lambda lp, ctx: reports.append(ctx))
+        sp = NoData()
+        sp2, cp, server = await tcp_pair(loop, sp)
+        cp.transport.write(b"x")
+        exc = await asyncio.wait_for(sp.lost, 5)
+        assert isinstance(exc, AttributeError)
+        assert len(reports) == 1 and "data_received" in reports[0]["message"]
+        await asyncio.wait_for(cp.lost, 5)
+        loop.set_exception_handler(None)
+        await close_all(server)
 
     loop.run_until_complete(main())
 
