@@ -796,9 +796,8 @@ def test_set_protocol_switches_kind(loop):
 
 
 def test_read_methods_are_looked_up_after_connection_made(loop):
-    # The native transport binds data_received at the first read, so a
-    # protocol may still rebind it in connection_made(), as asyncio looks
-    # it up at every read.
+    # asyncio looks data_received up at every read, so a protocol may
+    # rebind it in connection_made(); the native transport does the same.
     uvloop_differs(loop, "binds data_received before connection_made()")
 
     class Rebinding(Recorder):
@@ -894,7 +893,7 @@ def test_protocol_without_data_received_is_a_fatal_error(loop):
         reports = []
         loop.set_exception_handler(lambda lp, ctx: reports.append(ctx))
         sp = NoData()
-        sp2, cp, server = await tcp_pair(loop, sp)
+        _, cp, server = await tcp_pair(loop, sp)
         cp.transport.write(b"x")
         exc = await asyncio.wait_for(sp.lost, 5)
         assert isinstance(exc, AttributeError)
