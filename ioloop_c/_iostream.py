@@ -25,9 +25,11 @@ substitution off.
 
 from __future__ import annotations
 
+import _socket as _csocket
 import asyncio
 import os
 import re
+import socket as _socket
 import threading
 from types import MethodType as _MethodType
 from typing import Any
@@ -151,6 +153,11 @@ class IOStream(_StockIOStream, IOStreamCore):
     _finish_read = IOStreamCore._c_finish_read  # type: ignore[assignment]
     _maybe_add_error_listener = IOStreamCore._c_maybe_add_error_listener
     _add_io_state = IOStreamCore._c_add_io_state  # type: ignore[assignment]
+    # Tornado's, in C: HTTP1Connection calls both on every request, and
+    # Tornado's set_nodelay() spends most of its time building the
+    # socket's family as an AddressFamily.
+    set_close_callback = IOStreamCore._c_set_close_callback  # type: ignore[assignment]
+    set_nodelay = IOStreamCore._c_set_nodelay  # type: ignore[assignment]
 
     # -- buffers Tornado's own methods look at -----------------------------
 
@@ -338,6 +345,9 @@ _core._iostream_configure(
     _tiostream.BaseIOStream._add_io_state,
     Future,
     _retrieve,
+    _socket.socket,
+    _csocket.socket.__dict__["family"],
+    _StockIOStream.set_nodelay,
 )
 
 

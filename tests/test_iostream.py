@@ -507,6 +507,131 @@ def test_set_nodelay_passes_over_what_is_connreset_calls_a_reset():
     assert asked == [errno.EBADF]
 
 
+class _RecordingSocket(socket.socket):
+    """A socket.socket subclass: set_nodelay() must reach its own
+    setsockopt(), as Tornado's method would."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.options = []
+
+    def setsockopt(self, *args):
+        self.options.append(args)
+        super().setsockopt(*args)
+
+
+class _UnixLooking(socket.socket):
+    """A TCP socket whose family says AF_UNIX: Tornado goes by what
+    .family answers."""
+
+    @property
+    def family(self):
+        return socket.AF_UNIX
+
+
+class _NoBool:
+    def __bool__(self):
+        raise ZeroDivisionError("no truth value")
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "stock"])
+def test_set_nodelay_other_socket_objects_and_values(native):
+    """Beside a plain socket.socket, set_nodelay() works as Tornado's does:
+    a socket subclass's own setsockopt() and family are the ones used,
+    a value's truth is asked only for an AF_INET/AF_INET6 socket, and
+    an error from it reaches the caller with the option unchanged."""
+    cls = shim.IOStream if native else _iostream._StockIOStream
+
+    async def main():
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(4)
+        addr = lsock.getsockname()
+        peers = []
+        rec = _RecordingSocket()
+        rec.connect(addr)
+        peers.append(lsock.accept()[0])
+        s = cls(rec)
+        s.set_nodelay(True)
+        s.set_nodelay(0)
+        assert rec.options == [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),
+                               (socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)]
+        assert _nodelay(rec) is False
+        with pytest.raises(ZeroDivisionError):
+            s.set_nodelay(_NoBool())
+        assert len(rec.options) == 2
+
+        odd = _UnixLooking()
+        odd.connect(addr)
+        peers.append(lsock.accept()[0])
+        o = cls(odd)
+        o.set_nodelay(True)  # "AF_UNIX": nothing set
+        o.set_nodelay(_NoBool())  # and the value never asked
+        assert _nodelay(odd) is False
+
+        plain = socket.create_connection(addr)
+        peers.append(lsock.accept()[0])
+        p = cls(plain)
+        with pytest.raises(ZeroDivisionError):
+            p.set_nodelay(_NoBool())
+        assert _nodelay(plain) is False
+        p.set_nodelay(True)
+        assert _nodelay(plain) is True
+        a, b = socket.socketpair()
+        u = cls(a)
+        u.set_nodelay(_NoBool())  # AF_UNIX: the value is never asked
+        for x in (s, o, p, u):
+            x.close()
+        for x in (lsock, b, *peers):
+            x.close()
+
+    run(main, factory=ioloop_c.new_event_loop if native else asyncio.new_event_loop)
+
+
+def test_set_close_callback_reaches_a_subclass_error_listener():
+    """set_close_callback() stores the callback and then asks the
+    stream's own _maybe_add_error_listener(), an override included; on
+    the native class it registers the error listener as Tornado's
+    does (READ while the buffer is empty and nothing else is wanted)."""
+    asked = []
+
+    class Watching(shim.IOStream):
+        def _maybe_add_error_listener(self):
+            asked.append(self._close_callback)
+            super()._maybe_add_error_listener()
+
+    async def main():
+        def cb():
+            pass
+
+        a, b = socket.socketpair()
+        w = Watching(a)
+        w.set_close_callback(cb)
+        assert asked == [cb] and w._close_callback is cb
+        w.set_close_callback(None)
+        assert asked == [cb, None] and w._close_callback is None
+
+        c, d = socket.socketpair()
+        n = shim.IOStream(c)
+        assert n._state is None
+        n.set_close_callback(cb)
+        assert n._close_callback is cb and n._state == IOLoop.ERROR | IOLoop.READ
+        n.set_close_callback(None)
+        assert n._close_callback is None and n._state == IOLoop.ERROR | IOLoop.READ
+        closes = []
+        n.set_close_callback(lambda: closes.append(n.closed()))
+        d.close()
+        for _ in range(100):
+            if closes:
+                break
+            await asyncio.sleep(0.01)
+        assert closes == [True]
+        for x in (w, b):
+            x.close()
+
+    run(main)
+
+
 def test_write_memoryview_and_bytearray():
     async def main():
         a, b = pair()

@@ -140,6 +140,9 @@ struct iol_modstate {
     PyObject *ios_header_regex;  /* Tornado's compiled header regex */
     PyObject *ios_future;        /* tornado.concurrent.Future */
     PyObject *ios_retrieve;      /* marks a write future's error seen */
+    PyObject *ios_socket_type;   /* socket.socket */
+    PyObject *ios_family;        /* _socket.socket's `family` member */
+    PyObject *ios_set_nodelay;   /* tornado.iostream.IOStream.set_nodelay */
     /* Freed handles (exact HandleType and TimerHandleType), kept for
      * reuse as uvloop and CPython's own freelists do: a reused handle
      * costs no allocation and does not count towards the next garbage

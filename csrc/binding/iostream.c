@@ -26,6 +26,9 @@
 #include <stddef.h>
 #include <string.h>
 #include <structmember.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include "../engine/sock.h"
@@ -228,6 +231,116 @@ set_user(IOStreamCoreObject *s, PyObject *v, void *Py_UNUSED(c))
 }
 
 /* ------------------------------------------------------------------ */
+/* Two calls Tornado's HTTP connection makes on every request */
+
+/* set_close_callback(callback), as BaseIOStream has it: store it, then
+ * _maybe_add_error_listener(), the C step for this class and whatever a
+ * subclass has for the others. */
+static PyObject *
+IOStreamCore_set_close_callback(IOStreamCoreObject *s, PyObject *callback)
+{
+    Py_XSETREF(s->close_callback, Py_NewRef(callback));
+    if ((PyObject *)Py_TYPE(s) == s->st->ios_class) {
+        return iol_ios_done(iol_ios_maybe_add_error_listener(s));
+    }
+    PyObject *self = (PyObject *)s;
+    return PyObject_VectorcallMethod(
+        iol_ios_name(s, IOL_IOS_S_MAYBE_ADD_ERROR_LISTENER), &self,
+        1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+}
+
+/* An OSError from setsockopt() (set): None when Tornado passes it over
+ * (EINVAL, or what the stream's _is_connreset() calls a reset), else
+ * NULL with it raised again. */
+static PyObject *
+nodelay_failed(IOStreamCoreObject *s)
+{
+    PyObject *exc = iol_err_fetch();
+    PyObject *en = exc ? PyObject_GetAttrString(exc, "errno") : NULL;
+    int einval = en != NULL && PyLong_Check(en) &&
+                 PyLong_AsLong(en) == EINVAL;
+    Py_XDECREF(en);
+    PyErr_Clear();
+    int pass = einval;
+    if (!pass && exc != NULL) {
+        PyObject *argv[] = {(PyObject *)s, exc};
+        PyObject *r = PyObject_VectorcallMethod(
+            iol_ios_name(s, IOL_IOS_S_IS_CONNRESET), argv,
+            2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        pass = r == NULL ? -1 : PyObject_IsTrue(r);
+        Py_XDECREF(r);
+        if (pass < 0) {
+            Py_DECREF(exc);
+            return NULL;
+        }
+    }
+    if (pass) {
+        Py_XDECREF(exc);
+        Py_RETURN_NONE;
+    }
+    iol_err_restore(exc);
+    return NULL;
+}
+
+/* set_nodelay(value), as Tornado's IOStream has it: TCP_NODELAY on or
+ * off for an AF_INET or AF_INET6 socket, nothing for others or for no
+ * socket.  For a plain socket.socket the family comes from _socket's own
+ * member (the socket.family property builds an AddressFamily on each
+ * call, most of what Tornado's method costs) and the option is set here;
+ * any other socket object takes Tornado's method itself. */
+static PyObject *
+IOStreamCore_set_nodelay(IOStreamCoreObject *s, PyObject *value)
+{
+    iol_modstate *st = s->st;
+    PyObject *sock = s->socket;
+    if (sock == Py_None) {
+        Py_RETURN_NONE;
+    }
+    if (sock == NULL || st->ios_set_nodelay == NULL ||
+        (PyObject *)Py_TYPE(sock) != st->ios_socket_type) {
+        PyObject *argv[] = {(PyObject *)s, value};
+        return PyObject_Vectorcall(st->ios_set_nodelay, argv, 2, NULL);
+    }
+    Py_INCREF(sock);
+    PyObject *res = NULL;
+    PyObject *fam = Py_TYPE(st->ios_family)->tp_descr_get(st->ios_family,
+                                                          sock, NULL);
+    long family = fam ? PyLong_AsLong(fam) : -1;
+    Py_XDECREF(fam);
+    if (family == -1 && PyErr_Occurred()) {
+        goto done;
+    }
+    if (family != AF_INET && family != AF_INET6) {
+        res = Py_NewRef(Py_None);
+        goto done;
+    }
+    int on = PyObject_IsTrue(value);
+    if (on < 0) {
+        goto done;
+    }
+    PyObject *fdo = PyObject_VectorcallMethod(
+        iol_ios_name(s, IOL_IOS_S_FILENO), &sock,
+        1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    int fd = fdo ? iol_long_as_int(fdo) : -1;
+    Py_XDECREF(fdo);
+    if (fd == -1 && PyErr_Occurred()) {
+        goto done;
+    }
+    /* A closed socket says -1, which setsockopt() answers with EBADF, as
+     * the socket's own method would. */
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == 0) {
+        res = Py_NewRef(Py_None);
+    }
+    else {
+        PyErr_SetFromErrno(PyExc_OSError);
+        res = nodelay_failed(s);
+    }
+done:
+    Py_DECREF(sock);
+    return res;
+}
+
+/* ------------------------------------------------------------------ */
 /* The buffer protocol: the unread bytes, read-only, for regex search */
 
 static int
@@ -346,6 +459,9 @@ static PyMethodDef iostream_methods[] = {
     {"_c_user_begin", (PyCFunction)IOStreamCore_user_begin, METH_O, NULL},
     {"_c_user_end", (PyCFunction)IOStreamCore_user_end, METH_NOARGS, NULL},
     {"_c_set_fd", (PyCFunction)IOStreamCore_set_fd, METH_O, NULL},
+    {"_c_set_close_callback", (PyCFunction)IOStreamCore_set_close_callback,
+     METH_O, NULL},
+    {"_c_set_nodelay", (PyCFunction)IOStreamCore_set_nodelay, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -46,6 +46,9 @@ static const char *const str_text[IOL_IOS_NSTR] = {
     [IOL_IOS_S_ADD_DONE_CALLBACK] = "add_done_callback",
     [IOL_IOS_S_APPEND] = "append",
     [IOL_IOS_S_REMOVE_DONE_CALLBACK] = "remove_done_callback",
+    [IOL_IOS_S_FILENO] = "fileno",
+    [IOL_IOS_S_IS_CONNRESET] = "_is_connreset",
+    [IOL_IOS_S_MAYBE_ADD_ERROR_LISTENER] = "_maybe_add_error_listener",
 };
 
 PyObject *
@@ -643,19 +646,28 @@ PyMethodDef iol_ios_event_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-/* _iostream_configure(cls, handle_events, add_io_state, future, retrieve):
+/* _iostream_configure(cls, handle_events, add_io_state, future, retrieve,
+ *                     socket_type, family, set_nodelay):
  * the class whose streams take the C event path; Tornado's own
  * _handle_events and _add_io_state for the others and for the first
  * registration; the Future class of write() and the done callback that
- * marks a write future's exception retrieved. */
+ * marks a write future's exception retrieved; socket.socket, _socket's
+ * own `family` member and Tornado's IOStream.set_nodelay, for
+ * set_nodelay() (iostream.c). */
 PyObject *
 iol_ios_configure(PyObject *mod, PyObject *args)
 {
     iol_modstate *st = PyModule_GetState(mod);
     PyObject *cls, *handle_events, *add_state, *future, *retrieve;
-    if (!PyArg_ParseTuple(args, "O!OOOO:_iostream_configure", &PyType_Type,
-                          &cls, &handle_events, &add_state, &future,
-                          &retrieve)) {
+    PyObject *sock_type, *family, *set_nodelay;
+    if (!PyArg_ParseTuple(args, "O!OOOOO!OO:_iostream_configure",
+                          &PyType_Type, &cls, &handle_events, &add_state,
+                          &future, &retrieve, &PyType_Type, &sock_type,
+                          &family, &set_nodelay)) {
+        return NULL;
+    }
+    if (Py_TYPE(family)->tp_descr_get == NULL) {
+        PyErr_SetString(PyExc_TypeError, "family must be a descriptor");
         return NULL;
     }
     if (!PyType_IsSubtype((PyTypeObject *)cls, st->IOStreamCoreType)) {
@@ -663,7 +675,8 @@ iol_ios_configure(PyObject *mod, PyObject *args)
         return NULL;
     }
     if (!PyCallable_Check(handle_events) || !PyCallable_Check(add_state) ||
-        !PyCallable_Check(future) || !PyCallable_Check(retrieve)) {
+        !PyCallable_Check(future) || !PyCallable_Check(retrieve) ||
+        !PyCallable_Check(set_nodelay)) {
         PyErr_SetString(PyExc_TypeError, "callables required");
         return NULL;
     }
@@ -672,6 +685,9 @@ iol_ios_configure(PyObject *mod, PyObject *args)
     Py_XSETREF(st->ios_add_io_state, Py_NewRef(add_state));
     Py_XSETREF(st->ios_future, Py_NewRef(future));
     Py_XSETREF(st->ios_retrieve, Py_NewRef(retrieve));
+    Py_XSETREF(st->ios_socket_type, Py_NewRef(sock_type));
+    Py_XSETREF(st->ios_family, Py_NewRef(family));
+    Py_XSETREF(st->ios_set_nodelay, Py_NewRef(set_nodelay));
     Py_RETURN_NONE;
 }
 

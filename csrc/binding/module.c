@@ -132,6 +132,9 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->ios_header_regex);
     Py_VISIT(st->ios_future);
     Py_VISIT(st->ios_retrieve);
+    Py_VISIT(st->ios_socket_type);
+    Py_VISIT(st->ios_family);
+    Py_VISIT(st->ios_set_nodelay);
     Py_VISIT(st->BufferedProtocol);
     Py_VISIT(st->ListenerType);
     Py_VISIT(st->socket_class);
@@ -163,6 +166,9 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->ios_header_regex);
     Py_CLEAR(st->ios_future);
     Py_CLEAR(st->ios_retrieve);
+    Py_CLEAR(st->ios_socket_type);
+    Py_CLEAR(st->ios_family);
+    Py_CLEAR(st->ios_set_nodelay);
     for (int i = 0; i < IOL_IOS_NSTR; i++) {
         Py_CLEAR(st->ios_str[i]);
     }
