@@ -249,33 +249,25 @@ IOStreamCore_set_close_callback(IOStreamCoreObject *s, PyObject *callback)
         1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
 }
 
-/* An OSError from setsockopt() (set): None when Tornado passes it over
- * (EINVAL, or what the stream's _is_connreset() calls a reset), else
- * NULL with it raised again. */
+/* The OSError just raised by setsockopt(): None if the stream's
+ * _is_connreset() calls it a reset (Tornado passes those over), else NULL
+ * with it raised again. */
 static PyObject *
 nodelay_failed(IOStreamCoreObject *s)
 {
     PyObject *exc = iol_err_fetch();
-    PyObject *en = exc ? PyObject_GetAttrString(exc, "errno") : NULL;
-    int einval = en != NULL && PyLong_Check(en) &&
-                 PyLong_AsLong(en) == EINVAL;
-    Py_XDECREF(en);
-    PyErr_Clear();
-    int pass = einval;
-    if (!pass && exc != NULL) {
-        PyObject *argv[] = {(PyObject *)s, exc};
-        PyObject *r = PyObject_VectorcallMethod(
-            iol_ios_name(s, IOL_IOS_S_IS_CONNRESET), argv,
-            2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-        pass = r == NULL ? -1 : PyObject_IsTrue(r);
-        Py_XDECREF(r);
-        if (pass < 0) {
-            Py_DECREF(exc);
-            return NULL;
-        }
+    PyObject *argv[] = {(PyObject *)s, exc};
+    PyObject *r = PyObject_VectorcallMethod(
+        iol_ios_name(s, IOL_IOS_S_IS_CONNRESET), argv,
+        2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    int reset = r == NULL ? -1 : PyObject_IsTrue(r);
+    Py_XDECREF(r);
+    if (reset < 0) {
+        Py_DECREF(exc);
+        return NULL;
     }
-    if (pass) {
-        Py_XDECREF(exc);
+    if (reset) {
+        Py_DECREF(exc);
         Py_RETURN_NONE;
     }
     iol_err_restore(exc);
@@ -296,8 +288,11 @@ IOStreamCore_set_nodelay(IOStreamCoreObject *s, PyObject *value)
     if (sock == Py_None) {
         Py_RETURN_NONE;
     }
-    if (sock == NULL || st->ios_set_nodelay == NULL ||
-        (PyObject *)Py_TYPE(sock) != st->ios_socket_type) {
+    if (st->ios_set_nodelay == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_iostream_configure() first");
+        return NULL;
+    }
+    if (sock == NULL || (PyObject *)Py_TYPE(sock) != st->ios_socket_type) {
         PyObject *argv[] = {(PyObject *)s, value};
         return PyObject_Vectorcall(st->ios_set_nodelay, argv, 2, NULL);
     }
@@ -327,8 +322,9 @@ IOStreamCore_set_nodelay(IOStreamCoreObject *s, PyObject *value)
         goto done;
     }
     /* A closed socket says -1, which setsockopt() answers with EBADF, as
-     * the socket's own method would. */
-    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == 0) {
+     * the socket's own method would.  EINVAL Tornado passes over. */
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == 0 ||
+        errno == EINVAL) {
         res = Py_NewRef(Py_None);
     }
     else {
