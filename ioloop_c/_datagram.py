@@ -18,9 +18,10 @@ datagram sockets; ``IOLOOP_C_TRANSPORT=python`` in the environment, or
 ``loop.native_transport = False``, keeps asyncio's own transport.
 
 Behaviour follows asyncio's ``_SelectorDatagramTransport`` of the running
-Python: from 3.12 on, empty datagrams are sent and each queued datagram
-counts 8 bytes more towards the write buffer size; before, empty ones are
-dropped and only the data counts.  Two deliberate differences: an
+Python: where it has a ``_header_size`` (3.13 on, and 3.12's later
+releases; not 3.12.1), empty datagrams are sent and each queued datagram
+counts that many bytes (8) more towards the write buffer size; before,
+empty ones are dropped and only the data counts.  Two deliberate differences: an
 exception raised by ``datagram_received`` or ``error_received`` in the
 loop goes to the loop's exception handler without a handle (asyncio's
 report names its reader handle), and ``sendto`` on a transport whose
@@ -31,8 +32,7 @@ the socket it no longer has).
 from __future__ import annotations
 
 import socket
-import sys
-from asyncio import futures, transports, trsock
+from asyncio import futures, selector_events, transports, trsock
 from typing import Any
 
 from . import _core, _transport
@@ -42,10 +42,13 @@ __all__ = ["DatagramTransport", "FAMILIES", "native_for"]
 #: The socket families the native transport takes.
 FAMILIES = (socket.AF_INET, socket.AF_INET6, socket.AF_UNIX)
 
-# asyncio 3.12+: empty datagrams are sent, and the write buffer size
-# counts a header of 8 bytes per queued datagram.
-_NEW_SEMANTICS = sys.version_info >= (3, 12)
-_HEADER_SIZE = 8 if _NEW_SEMANTICS else 0
+# Newer asyncio (3.13 on, and 3.12's later releases; 3.12.1 not yet): empty
+# datagrams are sent, and the write buffer size counts a header per queued
+# datagram.  Told by the running asyncio's own transport, not the version.
+_HEADER_SIZE = int(
+    getattr(selector_events._SelectorDatagramTransport, "_header_size", 0)
+)
+_NEW_SEMANTICS = _HEADER_SIZE > 0
 
 _core_type: Any = getattr(_core, "DatagramTransport", None)
 DatagramTransport: Any = None

@@ -29,7 +29,6 @@ import asyncio
 import gc
 import os
 import socket
-import sys
 import tempfile
 
 import pytest
@@ -42,13 +41,12 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from test_datagram import FACTORIES, STOCK_DGRAM_PAUSES, is_native
+from test_datagram import FACTORIES, HEADER, STOCK_DGRAM_PAUSES, is_native
+from test_datagram import NEW_SEMANTICS as NEW
 
 pytestmark = pytest.mark.timeout(120)
 
 LOOPS = [(n, f) for n, f in FACTORIES if n not in ("ioloop_c-pytransport", "uvloop")]
-NEW = sys.version_info >= (3, 12)
-HEADER = 8 if NEW else 0
 
 
 class Proto(asyncio.DatagramProtocol):

@@ -487,6 +487,12 @@ def test_connections_run_in_the_servers_context(loop):
 _SERVE_FOREVER_CLOSES_CLIENTS = "close_clients()" in inspect.getsource(
     asyncio.base_events.Server.serve_forever
 )
+# 3.12.1 until then: the cancelled serve_forever() awaits wait_closed(),
+# which from 3.12.1 waits for the connections too, so it ends only once the
+# last one has gone (3.11's wait_closed() returned at once).
+_SERVE_FOREVER_WAITS_FOR_CLIENTS = (
+    not _SERVE_FOREVER_CLOSES_CLIENTS and sys.version_info >= (3, 12, 1)
+)
 
 
 def test_serve_forever_close_wait_closed(loop):
@@ -504,6 +510,23 @@ def test_serve_forever_close_wait_closed(loop):
         w.write(b"abc")
         assert await r.readexactly(3) == b"abc"
         task.cancel()
+        if _SERVE_FOREVER_WAITS_FOR_CLIENTS and not is_uvloop(loop):
+            # Closed, but the task waits for the open connection, which is
+            # still served; it ends once the client has gone.
+            await asyncio.sleep(0.05)
+            assert not task.done()
+            assert not server.is_serving()
+            w.write(b"def")
+            assert await r.readexactly(3) == b"def"
+            w.close()
+            await w.wait_closed()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(task, 5)
+            assert not server.sockets
+            with pytest.raises(OSError):
+                await asyncio.open_connection(*addr)
+            await asyncio.wait_for(server.wait_closed(), 5)
+            return
         with pytest.raises(asyncio.CancelledError):
             await task
         # serve_forever() cancelled closes the server.

@@ -33,7 +33,7 @@ from test_transport import (  # noqa: F401  (loop is a fixture)
 
 import ioloop_c
 
-from conftest import current_loop
+from conftest import current_loop, stock_writelines_after_close_fails
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -135,6 +135,9 @@ def test_write_non_bytes_raises_type_error_and_transport_stays_usable(loop):
 
 def test_write_after_close_is_ignored(loop, caplog):
     uvloop_differs(loop, "write() after connection_lost raises RuntimeError instead of dropping the data")
+    if not is_native(loop) and stock_writelines_after_close_fails():
+        pytest.xfail("asyncio's transport here: writelines() after close() "
+                     "queues the data and the send fails")
 
     async def main():
         sp, cp, server = await tcp_pair(loop)

@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 
 import ioloop_c
 
-from conftest import stock_writelines_hangs_on_empty
+from conftest import stock_writelines_after_close_fails, stock_writelines_hangs_on_empty
+
+_STOCK_WRITELINES_AFTER_CLOSE_FAILS = stock_writelines_after_close_fails()
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -106,7 +108,13 @@ async def run_program(loop, program):
                 chunks = [pattern(written + sum(arg[:i]), n) for i, n in enumerate(arg)]
                 if stock_writelines_hangs_on_empty(tr):
                     chunks = [c for c in chunks if c]
-                tr.writelines(chunks)
+                if (tr.is_closing() and _STOCK_WRITELINES_AFTER_CLOSE_FAILS
+                        and type(tr).__module__ == "asyncio.selector_events"):
+                    # 3.12.1's own transport fails there; its write() drops
+                    # the data, as writelines() does on later releases.
+                    tr.write(b"".join(chunks))
+                else:
+                    tr.writelines(chunks)
                 written += sum(arg)
             elif op == "pause":
                 tr.pause_reading()
