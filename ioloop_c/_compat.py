@@ -10,6 +10,7 @@ fails loudly instead of misbehaving.
 
 from __future__ import annotations
 
+import inspect
 import selectors
 import sys
 import weakref
@@ -19,7 +20,7 @@ from typing import Any
 if sys.platform == "win32":  # pragma: no cover - POSIX only for now
     raise ImportError("ioloop_c supports POSIX systems only")
 
-from asyncio import events, unix_events
+from asyncio import base_events, events, format_helpers, unix_events
 
 #: The selector loop we subclass: asyncio's Unix loop (signals, pipes,
 #: subprocesses, Unix sockets come with it).
@@ -254,3 +255,64 @@ def missing_names() -> dict[str, str]:
             missing[name] = "absent from asyncio's selector loop"
     return missing
 
+
+
+# -- how handles and callbacks are named ------------------------------
+#
+# asyncio names a callback in its reprs and error messages through
+# format_helpers: "name(args) at file:line".  Since 3.13 the arguments are
+# shown only in debug mode (they may hold secrets); those versions take a
+# `debug` keyword, which is looked for rather than assumed.
+_format_callback = getattr(format_helpers, "_format_callback", None)
+_function_source = getattr(format_helpers, "_get_function_source", None)
+_FORMAT_TAKES_DEBUG = _format_callback is not None and (
+    "debug" in inspect.signature(_format_callback).parameters
+)
+
+
+def callback_source(
+    func: Any, args: Any, kwargs: Any = None, debug: bool = False
+) -> str:
+    """``func`` as asyncio's messages name a callback, for this Python."""
+    if _format_callback is None or _function_source is None:
+        return repr(func)
+    if _FORMAT_TAKES_DEBUG:
+        text = _format_callback(func, args, kwargs, debug=debug)
+    else:
+        text = _format_callback(func, args, kwargs)
+    source = _function_source(func)
+    if source:
+        text += f" at {source[0]}:{source[1]}"
+    return str(text)
+
+
+def handle_repr(handle: Any, debug: Any, when: float | None) -> str:
+    """asyncio's ``Handle.__repr__`` for a native handle (its C repr calls
+    this): the class, "cancelled", a timer's "when=", the callback as
+    :func:`callback_source` names it, and "created at" in debug mode."""
+    info = [type(handle).__name__]
+    if handle.cancelled():
+        info.append("cancelled")
+    if when is not None:
+        info.append(f"when={when}")
+    callback = handle._callback
+    if callback is not None:
+        info.append(
+            callback_source(callback, handle._args, handle._kwargs, bool(debug))
+        )
+    tb = handle._source_traceback
+    if tb:
+        frame = tb[-1]
+        info.append(f"created at {frame[0]}:{frame[1]}")
+    return "<{}>".format(" ".join(info))
+
+
+def describe_handle(handle: Any) -> str:
+    """A handle as asyncio's reports name it ("Executing ... took"): a
+    task's step by the task's repr, anything else by the handle's.  An
+    asyncio handle run through one of ours (call_soon_threadsafe on 3.14+,
+    signal delivery) is named by itself, the user's callback."""
+    inner = getattr(getattr(handle, "_callback", None), "__self__", None)
+    if isinstance(inner, events.Handle):
+        handle = inner
+    return str(base_events._format_handle(handle))

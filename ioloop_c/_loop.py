@@ -29,6 +29,9 @@ __all__ = ["Loop"]
 
 logger = logging.getLogger("ioloop_c")
 
+# Handles show themselves as asyncio's do ("<Handle cb() at file:line>").
+_core._handle_repr_configure(_compat.handle_repr, _compat.describe_handle)
+
 #: Called with the loop each time a loop starts running (after it became
 #: the running loop).  ioloop_c.tornado.install() adds one.
 run_hooks: list[Callable[[Loop], None]] = []
@@ -326,7 +329,9 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
     # -- reporting -----------------------------------------------------
     def _report_handle_exception(self, handle: Any, exc: BaseException) -> None:
         context: dict[str, Any] = {
-            "message": f"Exception in callback {handle!r}",
+            "message": "Exception in callback " + _compat.callback_source(
+                handle._callback, handle._args, handle._kwargs, self.get_debug()
+            ),
             "exception": exc,
             "handle": handle,
         }
@@ -486,7 +491,7 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
             # asyncio's debug mode, in asyncio's words.
             base_events.logger.warning(
                 "Executing %s took %.3f seconds",
-                base_events._format_handle(handle), duration,
+                _compat.describe_handle(handle), duration,
             )
         elif self._slow_report is not None:
             self._slow_report(handle, duration)

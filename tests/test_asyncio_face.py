@@ -490,6 +490,142 @@ def test_debug_mode_slow_callback_warning(loop, caplog):
     loop.set_debug(False)
 
 
+def _boom(secret, flag=1):
+    raise ValueError(secret)
+
+
+class _Holder:
+    def method(self, secret):
+        return secret
+
+
+def _handles(lp):
+    """The same calls made on any loop, from one line each, so that debug
+    mode's "created at" names the same place on every loop."""
+    import functools
+
+    return [
+        lp.call_soon(_boom, "s3cret"),
+        lp.call_soon(_Holder().method, "s3cret"),
+        lp.call_soon(functools.partial(_boom, "s3cret"), 2),
+        lp.call_soon(print),
+        lp.call_soon(lambda: None),
+        lp.call_later(100, _boom, "s3cret"),
+        lp.call_at(lp.time() + 100, len, "s3cret"),
+    ]
+
+
+def _without_when(text):
+    import re
+
+    return re.sub(r"when=[0-9.e+-]+", "when=T", text)
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["normal", "debug"])
+def test_handle_repr_is_asyncios(loop, debug):
+    # asyncio names a callback "qualname(args) at file:line", adds
+    # "created at" in debug mode and, from 3.13, shows the arguments only in
+    # debug mode (they may hold secrets).  Stock asyncio is the reference.
+    known_uvloop_difference(loop, "its handles name the callback only")
+    ref = asyncio.new_event_loop()
+    try:
+        loop.set_debug(debug)
+        ref.set_debug(debug)
+        ours, theirs = _handles(loop), _handles(ref)
+        got = [_without_when(repr(h)) for h in ours]
+        want = [_without_when(repr(h)) for h in theirs]
+        assert got == want
+        assert got[0].startswith("<Handle _boom(")
+        assert "test_asyncio_face.py:" in got[0]
+        assert got[5].startswith("<TimerHandle when=T _boom(")
+        assert ("created at" in got[0]) == debug
+        if sys.version_info >= (3, 13) and not debug:
+            assert not any("s3cret" in r for r in got)
+        else:
+            assert "'s3cret'" in got[0]
+        for h in ours + theirs:
+            h.cancel()
+        # Cancelled: outside debug mode the callback is gone from the repr;
+        # in debug mode the repr made at cancel() is kept, callback and all.
+        got = [_without_when(repr(h)) for h in ours]
+        assert got == [_without_when(repr(h)) for h in theirs]
+        assert got[5].startswith("<TimerHandle cancelled when=T")
+        assert ("_boom" in got[5]) == debug
+        assert all(h._callback is None for h in ours)
+    finally:
+        loop.set_debug(False)
+        ref.close()
+
+
+class _BadName:
+    """A callable whose name cannot be read."""
+
+    def __call__(self, *args):
+        args[0].append("ran")
+
+    def __getattr__(self, name):
+        if name == "__qualname__":
+            raise RuntimeError("no name")
+        raise AttributeError(name)
+
+
+def test_handle_repr_error_propagates_and_cancel_still_cancels(loop):
+    # A callback whose name raises: repr(handle) raises it, as asyncio's
+    # does, and cancel() in debug mode, which makes the repr it keeps,
+    # raises it too but still cancels (asyncio's sets the flag first).
+    known_uvloop_difference(loop, "its handles do not show arguments")
+    loop.set_debug(True)
+    try:
+        out = []
+        h = loop.call_soon(_BadName(), out)
+        with pytest.raises(RuntimeError, match="no name"):
+            repr(h)
+        with pytest.raises(RuntimeError, match="no name"):
+            h.cancel()
+        assert h.cancelled()
+        t = loop.call_later(0, _BadName(), out)
+        with pytest.raises(RuntimeError, match="no name"):
+            t.cancel()
+        assert t.cancelled()
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        assert out == []
+        if is_ours(loop):
+            # The cancel finished: the callback is let go (asyncio's keeps
+            # it, and its repr goes on raising), and a second cancel is a
+            # no-op.
+            assert h._callback is None
+            h.cancel()
+            assert repr(h).startswith("<Handle cancelled created at ")
+    finally:
+        loop.set_debug(False)
+
+
+def test_callback_exception_message_is_asyncios(loop):
+    # The exception handler's context names the failing callback as asyncio
+    # does ("Exception in callback _boom(...) at file:line"), not by the
+    # handle's repr, and passes the handle itself.
+    known_uvloop_difference(loop, "its message shows the callback's repr")
+    ref = asyncio.new_event_loop()
+    try:
+        seen = {}
+        for lp in (loop, ref):
+            def handler(lp_, context, lp=lp):
+                seen[lp] = context
+
+            lp.set_exception_handler(handler)
+            h = lp.call_soon(_boom, "x")
+            lp.call_soon(lp.stop)
+            lp.run_forever()
+            assert seen[lp]["handle"] is h
+            assert isinstance(seen[lp]["exception"], ValueError)
+        assert seen[loop]["message"] == seen[ref]["message"]
+        assert seen[loop]["message"].startswith("Exception in callback _boom(")
+        assert "test_asyncio_face.py:" in seen[loop]["message"]
+    finally:
+        ref.close()
+
+
 def test_unclosed_loop_resource_warning():
     lp = ioloop_c.new_event_loop()
     with pytest.warns(ResourceWarning):

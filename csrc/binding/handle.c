@@ -99,6 +99,7 @@ iol_handle_new(PyTypeObject *tp, LoopObject *loop, int kind,
     Py_XINCREF(context);
     h->context = context;
     h->source_tb = NULL;
+    h->repr = NULL;
     h->weakreflist = NULL;
     h->kind = kind;
     h->cancelled = 0;
@@ -136,6 +137,7 @@ iol_handle_traverse(HandleObject *h, visitproc visit, void *arg)
     Py_VISIT(h->kwargs);
     Py_VISIT(h->context);
     Py_VISIT(h->source_tb);
+    Py_VISIT(h->repr);
     return 0;
 }
 
@@ -144,6 +146,7 @@ handle_clear(HandleObject *h)
 {
     iol_handle_clear_refs(h);
     Py_CLEAR(h->source_tb);
+    Py_CLEAR(h->repr);
     Py_CLEAR(h->loop);
     return 0;
 }
@@ -295,9 +298,35 @@ iol_handle_cancel(HandleObject *h)
     iol_handle_clear_refs(h);
 }
 
+static PyObject *Handle_repr(HandleObject *h);
+
 static PyObject *
 Handle_cancel(HandleObject *h, PyObject *Py_UNUSED(ignored))
 {
+    if (!h->cancelled && h->loop != NULL && h->loop->debug != NULL) {
+        /* As asyncio does in debug mode: keep the repr, callback and
+         * arguments included, for the reports that name the handle
+         * after its references are gone. */
+        int debug = PyObject_IsTrue(h->loop->debug);
+        if (debug < 0) {
+            return NULL;
+        }
+        if (debug) {
+            h->cancelled = 1; /* the kept repr says "cancelled" */
+            PyObject *kept = Handle_repr(h);
+            h->cancelled = 0;
+            if (kept == NULL) {
+                /* A repr that raises (a callback whose name cannot be
+                 * read) does not stop the cancel, as in asyncio; its
+                 * error is the call's. */
+                PyObject *exc = iol_err_fetch();
+                iol_handle_cancel(h);
+                iol_err_restore(exc);
+                return NULL;
+            }
+            Py_XSETREF(h->repr, kept);
+        }
+    }
     iol_handle_cancel(h);
     Py_RETURN_NONE;
 }
@@ -326,8 +355,49 @@ Handle_run(HandleObject *h, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* _handle_repr_configure(repr_func, describe_func) */
+PyObject *
+iol_handle_repr_configure(PyObject *mod, PyObject *args)
+{
+    PyObject *repr_func, *describe;
+    if (!PyArg_ParseTuple(args, "OO:_handle_repr_configure", &repr_func,
+                          &describe)) {
+        return NULL;
+    }
+    if (!PyCallable_Check(repr_func) || !PyCallable_Check(describe)) {
+        PyErr_SetString(PyExc_TypeError, "both functions must be callable");
+        return NULL;
+    }
+    iol_modstate *st = PyModule_GetState(mod);
+    Py_XSETREF(st->handle_repr, Py_NewRef(repr_func));
+    Py_XSETREF(st->handle_describe, Py_NewRef(describe));
+    Py_RETURN_NONE;
+}
+
+/* What ran, as asyncio's reports name a handle (the slowest callback, a
+ * slow one): a task's step by the task, anything else by its repr. */
+PyObject *
+iol_handle_describe(iol_modstate *st, PyObject *obj)
+{
+    /* What the ready queue ran: a handle, or a native fd owner (a
+     * transport, a stream), which its own repr names. */
+    if (st->handle_describe == NULL ||
+        !PyObject_TypeCheck(obj, st->HandleType)) {
+        return PyObject_Repr(obj);
+    }
+    PyObject *r = PyObject_CallOneArg(st->handle_describe, obj);
+    if (r != NULL && !PyUnicode_Check(r)) {
+        PyErr_Format(PyExc_TypeError, "handle description is %.200s",
+                     Py_TYPE(r)->tp_name);
+        Py_CLEAR(r);
+    }
+    return r;
+}
+
+/* The repr before _compat.py has given its function (or once the module
+ * is torn down): the type, the callback's repr, a timer's deadline. */
 static PyObject *
-Handle_repr(HandleObject *h)
+handle_repr_plain(HandleObject *h)
 {
     /* "TimerHandle", not "ioloop_c._core.TimerHandle". */
     const char *name = strrchr(Py_TYPE(h)->tp_name, '.');
@@ -374,6 +444,45 @@ Handle_repr(HandleObject *h)
     return PyUnicode_FromFormat("<%s %R>", name, cb);
 }
 
+/* asyncio's Handle.__repr__: the callback as asyncio formats it (its
+ * arguments only in debug mode on 3.13+), "cancelled", a timer's
+ * "when=", and "created at" in debug mode; _compat.py does the
+ * formatting with asyncio's own helpers for the running version. */
+static PyObject *
+Handle_repr(HandleObject *h)
+{
+    if (h->repr != NULL) {
+        return Py_NewRef(h->repr);
+    }
+    iol_modstate *st = h->loop != NULL ? h->loop->st : NULL;
+    if (st == NULL || st->handle_repr == NULL) {
+        return handle_repr_plain(h);
+    }
+    PyObject *when = Py_None;
+    if (iol_is_timer(h)) {
+        when = PyFloat_FromDouble(((TimerHandleObject *)h)->when);
+        if (when == NULL) {
+            return NULL;
+        }
+    }
+    else {
+        Py_INCREF(when);
+    }
+    /* Held: set_debug() from inside the call may replace the loop's. */
+    PyObject *debug =
+        Py_NewRef(h->loop->debug != NULL ? h->loop->debug : Py_False);
+    PyObject *argv[3] = {(PyObject *)h, debug, when};
+    PyObject *r = PyObject_Vectorcall(st->handle_repr, argv, 3, NULL);
+    Py_DECREF(debug);
+    Py_DECREF(when);
+    if (r != NULL && !PyUnicode_Check(r)) {
+        PyErr_Format(PyExc_TypeError, "handle repr returned %.200s",
+                     Py_TYPE(r)->tp_name);
+        Py_CLEAR(r);
+    }
+    return r;
+}
+
 static PyObject *
 Handle_get_callback(HandleObject *h, void *Py_UNUSED(closure))
 {
@@ -393,6 +502,12 @@ Handle_get_args(HandleObject *h, void *Py_UNUSED(closure))
         return PyTuple_New(0);
     }
     return Py_NewRef(h->args);
+}
+
+static PyObject *
+Handle_get_kwargs(HandleObject *h, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(h->kwargs ? h->kwargs : Py_None);
 }
 
 static PyObject *
@@ -422,6 +537,7 @@ static PyMethodDef handle_methods[] = {
 static PyGetSetDef handle_getset[] = {
     {"_callback", (getter)Handle_get_callback, NULL, NULL, NULL},
     {"_args", (getter)Handle_get_args, NULL, NULL, NULL},
+    {"_kwargs", (getter)Handle_get_kwargs, NULL, NULL, NULL},
     {"_loop", (getter)Handle_get_loop, NULL, NULL, NULL},
     {"_cancelled", (getter)Handle_get_cancelled, NULL, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},

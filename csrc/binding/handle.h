@@ -30,6 +30,7 @@ typedef struct {
     PyObject *kwargs;  /* dict, or NULL */
     PyObject *context; /* contextvars.Context, or NULL */
     PyObject *source_tb; /* asyncio debug mode's _source_traceback */
+    PyObject *repr;      /* debug mode: the repr kept when cancelled */
     PyObject *weakreflist;
     int kind;
     int cancelled;
@@ -52,6 +53,8 @@ HandleObject *iol_handle_new(PyTypeObject *tp, LoopObject *loop, int kind,
 int iol_handle_traverse(HandleObject *h, visitproc visit, void *arg);
 void iol_handle_clear_refs(HandleObject *h);
 void iol_handle_cancel(HandleObject *h);
+PyObject *iol_handle_repr_configure(PyObject *mod, PyObject *args);
+PyObject *iol_handle_describe(iol_modstate *st, PyObject *obj);
 
 /* TimerHandle is the only handle type of that size. */
 static inline int

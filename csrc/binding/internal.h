@@ -143,6 +143,10 @@ struct iol_modstate {
     PyObject *ios_socket_type;   /* socket.socket */
     PyObject *ios_family;        /* _socket.socket's `family` member */
     PyObject *ios_set_nodelay;   /* tornado.iostream.IOStream.set_nodelay */
+    /* handle.c: asyncio's Handle.__repr__ and the name its reports give
+     * a handle (a task step by its task), both in _compat.py. */
+    PyObject *handle_repr;
+    PyObject *handle_describe;
     /* Freed handles (exact HandleType and TimerHandleType), kept for
      * reuse as uvloop and CPython's own freelists do: a reused handle
      * costs no allocation and does not count towards the next garbage

@@ -13,7 +13,7 @@ static int
 note_slow(LoopObject *self, PyObject *h, int64_t took)
 {
     if (took > self->stats.slowest_ticks) {
-        PyObject *r = PyObject_Repr(h);
+        PyObject *r = iol_handle_describe(self->st, h);
         if (r == NULL) {
             PyErr_Clear();
         }

@@ -135,6 +135,8 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->ios_socket_type);
     Py_VISIT(st->ios_family);
     Py_VISIT(st->ios_set_nodelay);
+    Py_VISIT(st->handle_repr);
+    Py_VISIT(st->handle_describe);
     Py_VISIT(st->BufferedProtocol);
     Py_VISIT(st->ListenerType);
     Py_VISIT(st->socket_class);
@@ -169,6 +171,8 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->ios_socket_type);
     Py_CLEAR(st->ios_family);
     Py_CLEAR(st->ios_set_nodelay);
+    Py_CLEAR(st->handle_repr);
+    Py_CLEAR(st->handle_describe);
     for (int i = 0; i < IOL_IOS_NSTR; i++) {
         Py_CLEAR(st->ios_str[i]);
     }
@@ -237,6 +241,10 @@ static PyMethodDef module_methods[] = {
     {"_iostream_configure", iol_ios_configure, METH_VARARGS,
      "The IOStream class on the C event path, and Tornado's own "
      "_handle_events and _add_io_state."},
+    {"_handle_repr_configure", iol_handle_repr_configure, METH_VARARGS,
+     "The functions that make a handle's repr as asyncio's Handle does, "
+     "called with (handle, debug, when), when None for a Handle; and the "
+     "name asyncio's reports give a handle, called with (handle)."},
     {NULL, NULL, 0, NULL},
 };
 
