@@ -5,7 +5,7 @@ asyncio and uvloop measured beside ioloop_c in the same run.
                                   [--no-build] [--out benchmarks/results/versions]
 
 Each version's ioloop_c is built from source into its venv (``.venv-X.Y``;
-3.11 with the host's interpreter, 3.13-3.15 inside the sid chroot through
+3.11 and 3.12 with the host's interpreters, 3.13-3.15 inside the sid chroot through
 ``tools/sid_env.sh run``); then ``--runs`` rounds, each running every
 version once in turn (so drift in the machine's load falls on all alike):
 
@@ -43,7 +43,7 @@ sys.path.insert(0, HERE)
 from compare import load_run  # noqa: E402
 
 SID_ENV = os.path.join(REPO, "tools", "sid_env.sh")
-HOST_VERSIONS = ("3.11",)
+HOST_VERSIONS = ("3.11", "3.12")
 
 # The headline rows, in table order: (label, pytest-benchmark group).
 MICRO = (
