@@ -256,7 +256,6 @@ def missing_names() -> dict[str, str]:
     return missing
 
 
-
 # -- how handles and callbacks are named ------------------------------
 #
 # asyncio names a callback in its reprs and error messages through

@@ -20,9 +20,9 @@ datagram sockets; ``IOLOOP_C_TRANSPORT=python`` in the environment, or
 Behaviour follows asyncio's ``_SelectorDatagramTransport`` of the running
 Python: where it has a ``_header_size`` (3.13 on, and 3.12's later
 releases; not 3.12.1), empty datagrams are sent and each queued datagram
-counts that many bytes (8) more towards the write buffer size; before,
-empty ones are dropped and only the data counts.  Two deliberate differences: an
-exception raised by ``datagram_received`` or ``error_received`` in the
+counts that many bytes (8) more towards the write buffer size; elsewhere,
+empty ones are dropped and only the data counts.  Two deliberate
+differences: an exception raised by ``datagram_received`` or ``error_received`` in the
 loop goes to the loop's exception handler without a handle (asyncio's
 report names its reader handle), and ``sendto`` on a transport whose
 ``connection_lost`` has run drops the datagram (asyncio fails there on

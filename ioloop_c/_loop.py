@@ -328,10 +328,16 @@ class Loop(_core.Loop, SelectorLoopBase):  # type: ignore[misc]
 
     # -- reporting -----------------------------------------------------
     def _report_handle_exception(self, handle: Any, exc: BaseException) -> None:
-        context: dict[str, Any] = {
-            "message": "Exception in callback " + _compat.callback_source(
+        try:
+            name = _compat.callback_source(
                 handle._callback, handle._args, handle._kwargs, self.get_debug()
-            ),
+            )
+        except Exception:
+            # A callback that cannot be named (its __qualname__ raises) is
+            # still reported, by the one repr that cannot fail.
+            name = object.__repr__(handle._callback)
+        context: dict[str, Any] = {
+            "message": f"Exception in callback {name}",
             "exception": exc,
             "handle": handle,
         }

@@ -601,6 +601,34 @@ def test_handle_repr_error_propagates_and_cancel_still_cancels(loop):
         loop.set_debug(False)
 
 
+class _RaisingUnnamed(_BadName):
+    def __call__(self, *args):
+        raise ValueError("boom")
+
+
+def test_a_callback_that_cannot_be_named_is_still_reported(loop):
+    # Naming the failed callback raises too: ours reports the callback's
+    # own error under the one repr that cannot fail and goes on; asyncio's
+    # loop lets the naming error out of run_forever().
+    known_uvloop_difference(loop, "its message uses the callback's repr")
+    seen = []
+    loop.set_exception_handler(lambda lp, ctx: seen.append(ctx))
+    loop.call_soon(_RaisingUnnamed())
+    after = []
+    loop.call_soon(after.append, 1)
+    loop.call_soon(loop.stop)
+    if not is_ours(loop):
+        with pytest.raises(RuntimeError, match="no name"):
+            loop.run_forever()
+        return
+    loop.run_forever()
+    assert len(seen) == 1
+    assert isinstance(seen[0]["exception"], ValueError)
+    assert seen[0]["message"].startswith("Exception in callback <")
+    assert "_RaisingUnnamed object at 0x" in seen[0]["message"]
+    assert after == [1]
+
+
 def test_callback_exception_message_is_asyncios(loop):
     # The exception handler's context names the failing callback as asyncio
     # does ("Exception in callback _boom(...) at file:line"), not by the
